@@ -1,0 +1,60 @@
+"""One exception family, caught once in the CLI.
+
+Each subclass carries the exit code the CLI maps it to, so library code never decides how a
+process ends and the mapping lives in one place.
+"""
+
+from __future__ import annotations
+
+EXIT_PASS = 0
+EXIT_VIOLATION = 1
+EXIT_USAGE = 2
+EXIT_INFRA = 3
+
+
+class GovernError(Exception):
+    """Base of every error govern reports to a user as one line."""
+
+    exit_code = EXIT_INFRA
+
+
+class UsageError(GovernError):
+    """The command line asked for something that cannot be done (bad selector, bad alias)."""
+
+    exit_code = EXIT_USAGE
+
+
+class PolicyError(GovernError):
+    """The policy file or a check pack is malformed; nothing is audited against it."""
+
+    exit_code = EXIT_USAGE
+
+
+class RegistryError(GovernError):
+    """The registry could not be read or written, or a model or version does not exist."""
+
+    exit_code = EXIT_INFRA
+
+
+class NotFoundError(RegistryError):
+    """A model, version or alias named by the user does not exist."""
+
+    exit_code = EXIT_USAGE
+
+
+class LineageError(GovernError):
+    """The training data of a version could not be identified from MLflow's lineage."""
+
+    exit_code = EXIT_INFRA
+
+
+class DataError(GovernError):
+    """The training data could not be loaded or is unusable for the checks."""
+
+    exit_code = EXIT_INFRA
+
+
+class OutputError(GovernError):
+    """A report or results file could not be written."""
+
+    exit_code = EXIT_INFRA

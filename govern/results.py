@@ -1,0 +1,391 @@
+"""The result objects every output reads: JSON, HTML, the table, the gate and the registry tags.
+
+One set of frozen dataclasses so that the report a reviewer signs, the JSON a machine reads and the
+decision the gate takes can never disagree. ``to_dict`` produces the documented ``results.json``
+contract; ``from_dict`` reads it back (``govern report`` re-renders from it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+Status = Literal["pass", "fail", "error"]
+CheckKind = Literal["lineage", "integrity", "quality", "fairness"]
+STATUSES: tuple[str, ...] = ("pass", "fail", "error")
+KINDS: tuple[str, ...] = ("lineage", "integrity", "quality", "fairness")
+
+
+def jsonable(value: Any) -> Any:
+    """Turn numpy scalars, tuples and non-finite floats into plain JSON values.
+
+    GX and fairlearn hand back numpy types and NaN; JSON has neither, and a NaN written as ``NaN``
+    makes ``results.json`` unreadable by strict parsers. Non-finite floats become ``None``.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+        if isinstance(value, set | frozenset):
+            items = sorted(items, key=repr)
+        return [jsonable(v) for v in items]
+    item = getattr(value, "item", None)  # numpy scalar
+    if callable(item):
+        try:
+            return jsonable(item())
+        except (TypeError, ValueError):
+            pass
+    tolist = getattr(value, "tolist", None)  # numpy array
+    if callable(tolist):
+        return jsonable(tolist())
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check of one version; the unit a verdict is made of."""
+
+    id: str
+    """Stable identifier, e.g. ``quality.expect_column_values_to_not_be_null.sex``."""
+    kind: str
+    """``lineage``, ``integrity``, ``quality`` or ``fairness``."""
+    status: str
+    """``pass``, ``fail`` or ``error``; an error is never a pass."""
+    summary: str
+    """One line a reviewer can read without the details."""
+    observed: Any = None
+    """The measured value (JSON-able)."""
+    threshold: Any = None
+    """What the value was compared with (JSON-able), if anything."""
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Everything else: for quality checks ``expectation_type``, ``kwargs`` and GX's ``result``."""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"check {self.id}: unknown status {self.status!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"check {self.id}: unknown kind {self.kind!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "summary": self.summary,
+            "observed": jsonable(self.observed),
+            "threshold": jsonable(self.threshold),
+            "details": jsonable(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            status=data["status"],
+            summary=data["summary"],
+            observed=data.get("observed"),
+            threshold=data.get("threshold"),
+            details=data.get("details") or {},
+        )
+
+
+@dataclass(frozen=True)
+class GroupMetrics:
+    """One group of the sensitive features (their intersection when there are several)."""
+
+    group: Mapping[str, str]
+    """Feature name -> the group's value, as text."""
+    count: int
+    """Rows in the group."""
+    positives: int
+    """Rows whose true label is the positive label."""
+    metrics: Mapping[str, float | None]
+    """fairlearn metric name -> value; ``None`` where undefined (a TPR with no positive labels)."""
+    flags: tuple[str, ...] = ()
+    """Why the group cannot be trusted: ``below_min_group_size``, ``no_positive_labels``, ..."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": dict(self.group),
+            "count": self.count,
+            "positives": self.positives,
+            "metrics": jsonable(self.metrics),
+            "flags": list(self.flags),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GroupMetrics:
+        return cls(
+            group=dict(data["group"]),
+            count=int(data["count"]),
+            positives=int(data.get("positives", 0)),
+            metrics=dict(data.get("metrics") or {}),
+            flags=tuple(data.get("flags") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class FairnessResult:
+    """Per-group metrics and disparities computed on the model's own predictions."""
+
+    sensitive_features: tuple[str, ...]
+    groups: tuple[GroupMetrics, ...]
+    disparities: Mapping[str, float | None]
+    """fairlearn disparity name -> value (``demographic_parity_ratio``, ...)."""
+    min_group_size: int
+    positive_label: Any = 1
+    rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sensitive_features": list(self.sensitive_features),
+            "groups": [g.to_dict() for g in self.groups],
+            "disparities": jsonable(self.disparities),
+            "min_group_size": self.min_group_size,
+            "positive_label": jsonable(self.positive_label),
+            "rows": self.rows,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FairnessResult:
+        return cls(
+            sensitive_features=tuple(data["sensitive_features"]),
+            groups=tuple(GroupMetrics.from_dict(g) for g in data.get("groups") or ()),
+            disparities=dict(data.get("disparities") or {}),
+            min_group_size=int(data.get("min_group_size", 0)),
+            positive_label=data.get("positive_label", 1),
+            rows=int(data.get("rows", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The dataset lineage led to, and what govern measured of it."""
+
+    name: str
+    source: str
+    """Source URI with any credentials removed."""
+    source_type: str
+    mlflow_digest: str
+    """The digest MLflow logged with the dataset input."""
+    recomputed_digest: str | None = None
+    """MLflow's digest recomputed on the loaded data (first 10,000 rows only, by MLflow's design)."""
+    sha256: str | None = None
+    """SHA-256 of the full data file(s) as loaded."""
+    logged_sha256: str | None = None
+    """The full-data SHA-256 recorded at training time by ``govern.track``, if any."""
+    rows: int | None = None
+    columns: tuple[str, ...] = ()
+    dtypes: Mapping[str, str] = field(default_factory=dict)
+    label: str | None = None
+    positive_label: Any = None
+    sensitive_features: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "source_type": self.source_type,
+            "mlflow_digest": self.mlflow_digest,
+            "recomputed_digest": self.recomputed_digest,
+            "sha256": self.sha256,
+            "logged_sha256": self.logged_sha256,
+            "rows": self.rows,
+            "columns": list(self.columns),
+            "dtypes": dict(self.dtypes),
+            "label": self.label,
+            "positive_label": jsonable(self.positive_label),
+            "sensitive_features": list(self.sensitive_features),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingData:
+        return cls(
+            name=data["name"],
+            source=data["source"],
+            source_type=data.get("source_type", ""),
+            mlflow_digest=data.get("mlflow_digest", ""),
+            recomputed_digest=data.get("recomputed_digest"),
+            sha256=data.get("sha256"),
+            logged_sha256=data.get("logged_sha256"),
+            rows=data.get("rows"),
+            columns=tuple(data.get("columns") or ()),
+            dtypes=dict(data.get("dtypes") or {}),
+            label=data.get("label"),
+            positive_label=data.get("positive_label"),
+            sensitive_features=tuple(data.get("sensitive_features") or ()),
+        )
+
+
+def verdict_of(checks: tuple[CheckResult, ...] | list[CheckResult]) -> str:
+    """Fail closed: no checks is an error, any error beats any fail, only all-pass is a pass."""
+    if not checks:
+        return "error"
+    statuses = {c.status for c in checks}
+    if "error" in statuses:
+        return "error"
+    if "fail" in statuses:
+        return "fail"
+    return "pass"
+
+
+@dataclass(frozen=True)
+class VersionResult:
+    """The audit of one model version."""
+
+    model: str
+    version: str
+    aliases: tuple[str, ...]
+    run_id: str | None
+    checks: tuple[CheckResult, ...]
+    started_at: str
+    finished_at: str
+    training_data: TrainingData | None = None
+    fairness: FairnessResult | None = None
+    policy_match: str | None = None
+    """The ``match`` glob of the policy entry applied, ``None`` when no entry matched."""
+    packs: tuple[str, ...] = ()
+    model_source: str | None = None
+    description: str | None = None
+    report: str | None = None
+    """Path of the HTML report relative to ``results.json``, once written."""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """Identity extras for the report: creator, creation time, signature, artifact hash, tags."""
+
+    @property
+    def verdict(self) -> str:
+        return verdict_of(self.checks)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}/{self.version}"
+
+    def failing_checks(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.status != "pass")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "aliases": list(self.aliases),
+            "run_id": self.run_id,
+            "verdict": self.verdict,
+            "report": self.report,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "policy_match": self.policy_match,
+            "packs": list(self.packs),
+            "model_source": self.model_source,
+            "description": self.description,
+            "training_data": self.training_data.to_dict() if self.training_data else None,
+            "checks": [c.to_dict() for c in self.checks],
+            "fairness": self.fairness.to_dict() if self.fairness else None,
+            "metadata": jsonable(self.metadata),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VersionResult:
+        td = data.get("training_data")
+        fr = data.get("fairness")
+        return cls(
+            model=data["model"],
+            version=str(data["version"]),
+            aliases=tuple(data.get("aliases") or ()),
+            run_id=data.get("run_id"),
+            checks=tuple(CheckResult.from_dict(c) for c in data.get("checks") or ()),
+            started_at=data.get("started_at", ""),
+            finished_at=data.get("finished_at", ""),
+            training_data=TrainingData.from_dict(td) if td else None,
+            fairness=FairnessResult.from_dict(fr) if fr else None,
+            policy_match=data.get("policy_match"),
+            packs=tuple(data.get("packs") or ()),
+            model_source=data.get("model_source"),
+            description=data.get("description"),
+            report=data.get("report"),
+            metadata=dict(data.get("metadata") or {}),
+        )
+
+
+def run_verdict(versions: tuple[VersionResult, ...] | list[VersionResult]) -> str:
+    """The run's verdict: an error anywhere is an error, then any fail, and nothing audited is an
+    error (an empty audit proves nothing)."""
+    if not versions:
+        return "error"
+    verdicts = {v.verdict for v in versions}
+    if "error" in verdicts:
+        return "error"
+    if "fail" in verdicts:
+        return "fail"
+    return "pass"
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    """One invocation of ``govern audit`` or ``govern gate``: the contents of ``results.json``."""
+
+    govern_version: str
+    started_at: str
+    finished_at: str
+    policy_sha256: str
+    policy_path: str
+    tracking_uri: str
+    """Tracking URI with credentials removed."""
+    versions: tuple[VersionResult, ...]
+    policy_text: str = ""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Versions of govern's dependencies used for the run (mlflow, great-expectations, ...)."""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def verdict(self) -> str:
+        return run_verdict(self.versions)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for v in self.versions:
+            counts[v.verdict] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "govern_version": self.govern_version,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "policy_sha256": self.policy_sha256,
+            "policy_path": self.policy_path,
+            "tracking_uri": self.tracking_uri,
+            "verdict": self.verdict,
+            "counts": self.counts(),
+            "environment": dict(self.environment),
+            "policy_text": self.policy_text,
+            "versions": [v.to_dict() for v in self.versions],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditRun:
+        return cls(
+            govern_version=data["govern_version"],
+            started_at=data["started_at"],
+            finished_at=data["finished_at"],
+            policy_sha256=data["policy_sha256"],
+            policy_path=data.get("policy_path", ""),
+            tracking_uri=data.get("tracking_uri", ""),
+            versions=tuple(VersionResult.from_dict(v) for v in data.get("versions") or ()),
+            policy_text=data.get("policy_text", ""),
+            environment=dict(data.get("environment") or {}),
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+        )

@@ -1,0 +1,65 @@
+"""The validated, resolved form of what a policy asks for.
+
+These are what the check modules consume; ``govern.policy`` builds them from YAML and rejects
+anything malformed before a single check runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One Great Expectations expectation, with placeholders already resolved."""
+
+    type: str
+    """snake_case expectation type, e.g. ``expect_column_values_to_be_between``."""
+    kwargs: Mapping[str, Any]
+    origin: str = ""
+    """Where it came from, for messages: ``pack baseline`` or ``policy models[0].expectations[2]``."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Inclusive bounds on a disparity; at least one is set."""
+
+    min: float | None = None
+    max: float | None = None
+
+    def allows(self, value: float | None) -> bool:
+        """An undefined or non-finite value is never within bounds (fail closed)."""
+        if value is None or not math.isfinite(value):
+            return False
+        if self.min is not None and value < self.min:
+            return False
+        return not (self.max is not None and value > self.max)
+
+    def describe(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"between {self.min:g} and {self.max:g}"
+        if self.min is not None:
+            return f">= {self.min:g}"
+        return f"<= {self.max:g}"
+
+    def to_dict(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.min is not None:
+            out["min"] = self.min
+        if self.max is not None:
+            out["max"] = self.max
+        return out
+
+
+@dataclass(frozen=True)
+class FairnessSpec:
+    """Which group metrics to compute and which disparities must stay within bounds."""
+
+    min_group_size: int = 30
+    metrics: tuple[str, ...] = ()
+    """fairlearn metric names, e.g. ``selection_rate``."""
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    """fairlearn disparity name -> bounds, e.g. ``demographic_parity_ratio``."""
