@@ -15,9 +15,17 @@ from typing import Any, Literal
 SCHEMA_VERSION = 1
 
 Status = Literal["pass", "fail", "error"]
-CheckKind = Literal["lineage", "integrity", "quality", "fairness"]
+CheckKind = Literal["policy", "lineage", "integrity", "quality", "fairness", "registry", "internal"]
 STATUSES: tuple[str, ...] = ("pass", "fail", "error")
-KINDS: tuple[str, ...] = ("lineage", "integrity", "quality", "fairness")
+KINDS: tuple[str, ...] = (
+    "policy",
+    "lineage",
+    "integrity",
+    "quality",
+    "fairness",
+    "registry",
+    "internal",
+)
 
 
 def jsonable(value: Any) -> Any:
@@ -60,7 +68,8 @@ class CheckResult:
     id: str
     """Stable identifier, e.g. ``quality.expect_column_values_to_not_be_null.sex``."""
     kind: str
-    """``lineage``, ``integrity``, ``quality`` or ``fairness``."""
+    """``lineage``, ``integrity``, ``quality``, ``fairness``; ``policy`` (no entry matched),
+    ``registry`` (the verdict could not be recorded) and ``internal`` (a bug) are errors."""
     status: str
     """``pass``, ``fail`` or ``error``; an error is never a pass."""
     summary: str
@@ -182,7 +191,7 @@ class TrainingData:
     mlflow_digest: str
     """The digest MLflow logged with the dataset input."""
     recomputed_digest: str | None = None
-    """MLflow's digest recomputed on the loaded data (first 10,000 rows only, by MLflow's design)."""
+    """MLflow's digest recomputed on the loaded data (MLflow hashes only the first 10,000 rows)."""
     sha256: str | None = None
     """SHA-256 of the full data file(s) as loaded."""
     logged_sha256: str | None = None

@@ -20,7 +20,7 @@ class ExpectationSpec:
     """snake_case expectation type, e.g. ``expect_column_values_to_be_between``."""
     kwargs: Mapping[str, Any]
     origin: str = ""
-    """Where it came from, for messages: ``pack baseline`` or ``policy models[0].expectations[2]``."""
+    """Where it came from, for messages: ``pack baseline`` or ``policy models[0].expectations``."""
 
 
 @dataclass(frozen=True)

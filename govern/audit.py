@@ -1,0 +1,638 @@
+"""Audit model versions: lineage, integrity, data quality and fairness, then record the verdict.
+
+Every step that can go wrong becomes a check with status ``error`` rather than an exception that
+ends the run: one broken version must not hide the verdicts of the others, and a step that did not
+run can never be mistaken for a pass (``verdict_of`` treats any error as an error verdict).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from govern import __version__
+from govern.errors import GovernError
+from govern.lineage import (
+    TAG_LABEL,
+    TAG_POSITIVE_LABEL,
+    TAG_SENSITIVE,
+    TAG_SHA256,
+    fetch_training_data,
+    find_lineage,
+    mlflow_digest,
+    read_table,
+    sha256_of,
+)
+from govern.policy import ModelPolicy, Policy, resolve_expectations
+from govern.redact import redact_uri
+from govern.registry import READY, Registry, VersionInfo, one_line
+from govern.results import AuditRun, CheckResult, FairnessResult, TrainingData, VersionResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Progress = Callable[[str], None]
+
+TAG_STATUS = "govern.status"
+TAG_AUDITED_AT = "govern.audited_at"
+TAG_AUDIT_RUN = "govern.audit_run_id"
+TAG_POLICY_SHA = "govern.policy_sha256"
+DEPENDENCIES = ("mlflow", "great-expectations", "fairlearn", "pandas", "scikit-learn", "jinja2")
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def environment() -> dict[str, str]:
+    """Versions of what produced the evidence, for the report and results.json."""
+    env = {"python": platform.python_version(), "govern": __version__}
+    for dist in DEPENDENCIES:
+        try:
+            env[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            env[dist] = "not installed"
+    return env
+
+
+def _check(id_: str, kind: str, status: str, summary: str, **kw: Any) -> CheckResult:
+    return CheckResult(id=id_, kind=kind, status=status, summary=summary, **kw)
+
+
+def _iso_ms(ms: int | None) -> str | None:
+    if not ms:
+        return None
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+
+
+class _VersionAudit:
+    """State gathered while auditing one version; turned into a frozen VersionResult at the end."""
+
+    def __init__(self, registry: Registry, policy: Policy, info: VersionInfo, load_model: bool):
+        self.registry = registry
+        self.policy = policy
+        self.info = info
+        self.load_model = load_model
+        self.started = utcnow()
+        self.checks: list[CheckResult] = []
+        self.training: TrainingData | None = None
+        self.fairness: FairnessResult | None = None
+        self.run_id: str | None = info.run_id
+        self.metadata: dict[str, Any] = {
+            "registered_by": info.user_id,
+            "registered_at": _iso_ms(info.creation_timestamp),
+            "status": info.status,
+            "tags": {k: v for k, v in info.tags.items() if not k.startswith("govern.")},
+        }
+
+    def add(self, check: CheckResult) -> None:
+        self.checks.append(check)
+
+    def result(self, entry: ModelPolicy | None) -> VersionResult:
+        return VersionResult(
+            model=self.info.model,
+            version=self.info.version,
+            aliases=self.info.aliases,
+            run_id=self.run_id,
+            checks=tuple(self.checks),
+            started_at=self.started,
+            finished_at=utcnow(),
+            training_data=self.training,
+            fairness=self.fairness,
+            policy_match=entry.match if entry else None,
+            packs=tuple(p.name for p in entry.packs) if entry else (),
+            model_source=redact_uri(self.info.source),
+            description=self.info.description,
+            metadata=self.metadata,
+        )
+
+    def run(self) -> VersionResult:
+        info = self.info
+        entry = self.policy.for_model(info.model)
+        if entry is None:
+            self.add(
+                _check(
+                    "policy.match",
+                    "policy",
+                    "fail",
+                    f"no policy entry matches model '{info.model}': unaudited models fail closed",
+                )
+            )
+            return self.result(None)
+        self.metadata["packs_sha256"] = {p.name: p.sha256 for p in entry.packs}
+        if info.status != READY:
+            self.add(
+                _check(
+                    "lineage.version_status",
+                    "lineage",
+                    "error",
+                    f"version status is {info.status or 'unknown'}, not READY: nothing to audit",
+                )
+            )
+            return self.result(entry)
+        try:
+            lineage = find_lineage(self.registry, info, entry.dataset)
+        except GovernError as exc:
+            self.add(_check("lineage.training_data", "lineage", "error", str(exc)))
+            return self.result(entry)
+        self.run_id = lineage.run_id
+        training = lineage.training
+        self.add(
+            _check(
+                "lineage.training_data",
+                "lineage",
+                "pass",
+                f"training data '{training.name}' ({redact_uri(training.uri)}) is the "
+                f"'training' input of run {lineage.run_id}",
+                observed={"run_id": lineage.run_id, "dataset": training.name},
+                details={"other_inputs": list(lineage.other_inputs)},
+            )
+        )
+        with tempfile.TemporaryDirectory(prefix="govern-") as tmp:
+            try:
+                path = fetch_training_data(self.registry, training, Path(tmp) / "data")
+                sha = sha256_of(path)
+                df = read_table(path)
+            except GovernError as exc:
+                self.add(_check("lineage.load", "lineage", "error", str(exc)))
+                return self.result(entry)
+            except OSError as exc:
+                self.add(_check("lineage.load", "lineage", "error", f"cannot read data: {exc}"))
+                return self.result(entry)
+            self._audit_data(entry, training, df, sha, Path(tmp))
+        return self.result(entry)
+
+    def _audit_data(
+        self, entry: ModelPolicy, training: Any, df: pd.DataFrame, sha: str, tmp: Path
+    ) -> None:
+        recomputed: str | None = None
+        if training.is_pandas:
+            try:
+                recomputed = mlflow_digest(df)
+            except Exception as exc:
+                self.add(
+                    _check(
+                        "integrity.mlflow_digest",
+                        "integrity",
+                        "error",
+                        f"cannot recompute MLflow's digest: {one_line(exc)}",
+                    )
+                )
+        label = entry.label or training.tags.get(TAG_LABEL)
+        positive = entry.positive_label
+        if positive is None:
+            positive = training.tag_json(TAG_POSITIVE_LABEL)
+        if positive is None:
+            positive = 1
+        sensitive: tuple[str, ...]
+        if entry.sensitive_features is not None:
+            sensitive = entry.sensitive_features
+        else:
+            logged = training.tag_json(TAG_SENSITIVE)
+            sensitive = tuple(str(s) for s in logged) if isinstance(logged, list) else ()
+        logged_sha = training.tags.get(TAG_SHA256)
+        self.training = TrainingData(
+            name=training.name,
+            source=redact_uri(training.uri),
+            source_type=training.source_type,
+            mlflow_digest=training.digest,
+            recomputed_digest=recomputed,
+            sha256=sha,
+            logged_sha256=logged_sha,
+            rows=len(df),
+            columns=tuple(str(c) for c in df.columns),
+            dtypes={str(c): str(t) for c, t in df.dtypes.items()},
+            label=label,
+            positive_label=positive,
+            sensitive_features=sensitive,
+        )
+        self._integrity(training, recomputed, sha, logged_sha, len(df))
+        if len(df) == 0:
+            self.add(_check("lineage.rows", "lineage", "error", "the training data has no rows"))
+        if not label:
+            self.add(
+                _check(
+                    "lineage.label",
+                    "lineage",
+                    "error",
+                    f"no label column: set 'label' in policy entry '{entry.match}' or log the "
+                    "data with govern.track.log_training_data",
+                )
+            )
+        self._quality(entry, df, label, sensitive)
+        spec = entry.fairness_spec()
+        if spec.thresholds or sensitive:
+            self._fairness(entry, df, label, positive, sensitive, tmp)
+
+    def _integrity(
+        self,
+        training: Any,
+        recomputed: str | None,
+        sha: str,
+        logged_sha: str | None,
+        rows: int,
+    ) -> None:
+        partial = (
+            f"; MLflow's digest covers only the first 10,000 of {rows:,} rows"
+            if rows > 10_000 and not logged_sha
+            else ""
+        )
+        if not training.is_pandas:
+            self.add(
+                _check(
+                    "integrity.mlflow_digest",
+                    "integrity",
+                    "error",
+                    f"dataset '{training.name}' was not logged from a pandas DataFrame; govern "
+                    "cannot recompute its digest",
+                    observed=None,
+                    threshold=training.digest,
+                )
+            )
+        elif recomputed is not None:
+            same = recomputed == training.digest
+            self.add(
+                _check(
+                    "integrity.mlflow_digest",
+                    "integrity",
+                    "pass" if same else "fail",
+                    (
+                        f"MLflow digest {recomputed} matches the logged one{partial}"
+                        if same
+                        else f"MLflow digest of the data is {recomputed}, the training run "
+                        f"logged {training.digest}: this is not the data the model was trained on"
+                    ),
+                    observed=recomputed,
+                    threshold=training.digest,
+                )
+            )
+        if logged_sha:
+            same = logged_sha == sha
+            self.add(
+                _check(
+                    "integrity.sha256",
+                    "integrity",
+                    "pass" if same else "fail",
+                    (
+                        "SHA-256 of the full data matches the one recorded at training"
+                        if same
+                        else "SHA-256 of the full data differs from the one recorded at "
+                        "training: the data changed after the model was trained"
+                    ),
+                    observed=sha,
+                    threshold=logged_sha,
+                )
+            )
+
+    def _quality(
+        self, entry: ModelPolicy, df: pd.DataFrame, label: str | None, sensitive: Sequence[str]
+    ) -> None:
+        from govern.quality import run_expectations
+
+        specs = resolve_expectations(
+            entry,
+            label=label or "(no label)",
+            sensitive_features=sensitive,
+            columns=[str(c) for c in df.columns],
+        )
+        if not specs:
+            return
+        try:
+            self.checks.extend(run_expectations(df, specs))
+        except Exception as exc:
+            self.add(
+                _check(
+                    "quality.run",
+                    "quality",
+                    "error",
+                    f"Great Expectations failed: {one_line(exc)}",
+                )
+            )
+
+    def _fairness(
+        self,
+        entry: ModelPolicy,
+        df: pd.DataFrame,
+        label: str | None,
+        positive: Any,
+        sensitive: Sequence[str],
+        tmp: Path,
+    ) -> None:
+        from govern.fairness import evaluate_fairness
+
+        def error(summary: str, id_: str = "fairness.run") -> None:
+            self.add(_check(id_, "fairness", "error", f"fairness not evaluated: {summary}"))
+
+        if not label:
+            return error("no label column")
+        if label not in df.columns:
+            return error(f"label column '{label}' is not in the training data", "fairness.label")
+        if not sensitive:
+            return error(
+                f"no sensitive features: set 'sensitive_features' in policy entry "
+                f"'{entry.match}' or log the data with govern.track.log_training_data",
+                "fairness.sensitive_features",
+            )
+        absent = [s for s in sensitive if s not in df.columns]
+        if absent:
+            return error(
+                f"sensitive feature(s) not in the training data: {', '.join(absent)}",
+                "fairness.sensitive_features",
+            )
+        if len(df) == 0:
+            return error("the training data has no rows")
+        problem = _label_problem(df[label], label, positive)
+        if problem:
+            return error(problem, "fairness.label")
+        try:
+            y_pred = self._predict(df, label, tmp)
+        except GovernError as exc:
+            return error(str(exc), "fairness.model")
+        except Exception as exc:
+            return error(f"model could not predict: {one_line(exc)}", "fairness.model")
+        problem = _prediction_problem(y_pred, df[label], len(df))
+        if problem:
+            return error(problem, "fairness.model")
+        try:
+            result, checks = evaluate_fairness(
+                df[label].to_numpy(),
+                y_pred,
+                df[list(sensitive)],
+                entry.fairness_spec(),
+                positive_label=positive,
+            )
+        except GovernError as exc:
+            return error(str(exc))
+        except Exception as exc:
+            return error(f"unexpected error: {one_line(exc)}")
+        self.fairness = result
+        self.checks.extend(checks)
+
+    def _predict(self, df: pd.DataFrame, label: str, tmp: Path) -> Any:
+        """Load the registered model exactly as stored, hashing its files first, and predict."""
+        from govern.errors import DataError
+
+        if not self.load_model:
+            raise DataError("model loading disabled (--no-load-model)")
+        import mlflow.pyfunc
+        from mlflow.artifacts import download_artifacts
+
+        uri = f"models:/{self.info.model}/{self.info.version}"
+        try:
+            local = Path(
+                download_artifacts(
+                    artifact_uri=uri, dst_path=str(tmp / "model"), tracking_uri=self.registry.uri
+                )
+            )
+        except Exception as exc:
+            raise DataError(f"cannot download model {uri}: {one_line(exc)}") from exc
+        self.metadata["model_artifact_sha256"] = sha256_of(local)
+        try:
+            model = mlflow.pyfunc.load_model(str(local))
+        except Exception as exc:
+            raise DataError(f"cannot load model {uri}: {one_line(exc)}") from exc
+        signature = getattr(model.metadata, "signature", None)
+        features = [c for c in df.columns if c != label]
+        if signature is not None and signature.inputs is not None:
+            names = [n for n in (signature.inputs.input_names() or []) if isinstance(n, str)]
+            self.metadata["signature_inputs"] = str(signature.inputs)
+            if signature.outputs is not None:
+                self.metadata["signature_outputs"] = str(signature.outputs)
+            if names:
+                missing = [n for n in names if n not in df.columns]
+                if missing:
+                    raise DataError(
+                        "the model's input signature needs columns absent from the training "
+                        f"data: {', '.join(missing)}"
+                    )
+                features = names
+        return _flatten(model.predict(df[features]))
+
+
+def _flatten(pred: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    from govern.errors import DataError
+
+    if isinstance(pred, pd.DataFrame):
+        if pred.shape[1] != 1:
+            raise DataError(
+                f"the model returned {pred.shape[1]} columns; fairness needs one label per row"
+            )
+        return pred.iloc[:, 0].to_numpy()
+    if isinstance(pred, pd.Series):
+        return pred.to_numpy()
+    arr = np.asarray(pred)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DataError(
+            f"the model returned an array of shape {arr.shape}; fairness needs one label per row"
+        )
+    return arr
+
+
+def _label_problem(labels: pd.Series, name: str, positive: Any) -> str | None:
+    """Fairness needs a binary label that contains the positive label; say what is wrong."""
+    missing = int(labels.isna().sum())
+    if missing:
+        return f"label column '{name}' has {missing} missing values"
+    values = list(labels.unique())
+    if len(values) > 2:
+        shown = ", ".join(repr(_plain(v)) for v in sorted(values, key=str)[:5])
+        return f"label column '{name}' has {len(values)} classes ({shown}); fairness needs two"
+    if not any(_same(v, positive) for v in values):
+        shown = ", ".join(repr(_plain(v)) for v in sorted(values, key=str))
+        return (
+            f"positive label {positive!r} does not occur in label column '{name}' (values: {shown})"
+        )
+    return None
+
+
+def _prediction_problem(pred: Any, labels: pd.Series, rows: int) -> str | None:
+    if len(pred) != rows:
+        return f"the model returned {len(pred)} predictions for {rows} rows"
+    import pandas as pd
+
+    classes = list(labels.unique())
+    seen = list(pd.unique(pd.Series(pred)))
+    strays = [p for p in seen if not any(_same(p, c) for c in classes)]
+    if strays:
+        shown = ", ".join(repr(_plain(s)) for s in strays[:3])
+        return (
+            f"the model's predictions include values that are not classes of the label "
+            f"({shown}); predict must return class labels, not scores"
+        )
+    return None
+
+
+def _plain(value: Any) -> Any:
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Label equality across dtypes: 1 == 1.0 == True, "1" only equals "1"."""
+    a, b = _plain(a), _plain(b)
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def record_audit(
+    registry: Registry, policy: Policy, result: VersionResult, report_html: str, results_json: str
+) -> str:
+    """Record the audit as a run in the audit experiment, then tag the version.
+
+    The tags go last: if anything before them fails, the version shows no new verdict rather
+    than one without evidence behind it. The training run is never touched.
+    """
+    client = registry.client
+    experiment_id = registry.audit_experiment_id(policy.audit_experiment)
+    run = registry.call(
+        "creating the audit run",
+        client.create_run,
+        experiment_id,
+        run_name=f"{result.model}-v{result.version}"[:250],
+        tags={
+            "govern.model": result.model,
+            "govern.version": result.version,
+            "govern.verdict": result.verdict,
+            TAG_POLICY_SHA: policy.sha256,
+            "govern.training_run_id": result.run_id or "",
+            "govern.training_sha256": (result.training_data.sha256 if result.training_data else "")
+            or "",
+            "govern.version_tag": __version__,
+        },
+    )
+    run_id = run.info.run_id
+    from mlflow.entities import Metric
+
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    metrics = []
+    if result.fairness:
+        for name, value in result.fairness.disparities.items():
+            if value is not None:
+                metrics.append(Metric(name, float(value), now_ms, 0))
+    counts = {s: sum(1 for c in result.checks if c.status == s) for s in ("pass", "fail", "error")}
+    metrics.extend(Metric(f"checks_{s}", float(n), now_ms, 0) for s, n in counts.items())
+    registry.call("logging audit metrics", client.log_batch, run_id, metrics=metrics)
+    registry.call("uploading results.json", client.log_text, run_id, results_json, "results.json")
+    registry.call("uploading report.html", client.log_text, run_id, report_html, "report.html")
+    registry.call("finishing the audit run", client.set_terminated, run_id, "FINISHED")
+    registry.set_version_tags(
+        VersionInfo(result.model, result.version, (), None, "", READY),
+        {
+            TAG_STATUS: result.verdict,
+            TAG_AUDITED_AT: result.finished_at,
+            TAG_AUDIT_RUN: run_id,
+            TAG_POLICY_SHA: policy.sha256,
+        },
+    )
+    return str(run_id)
+
+
+def new_run(
+    registry: Registry, policy: Policy, versions: Sequence[VersionResult], started: str
+) -> AuditRun:
+    return AuditRun(
+        govern_version=__version__,
+        started_at=started,
+        finished_at=utcnow(),
+        policy_sha256=policy.sha256,
+        policy_path=policy.path,
+        tracking_uri=registry.display_uri,
+        versions=tuple(versions),
+        policy_text=policy.text,
+        environment=environment(),
+    )
+
+
+def audit_one(
+    registry: Registry,
+    policy: Policy,
+    info: VersionInfo,
+    *,
+    write: bool = True,
+    load_model: bool = True,
+    templates: Path | None = None,
+) -> VersionResult:
+    """Audit one version and, unless ``write`` is false, record the verdict in the registry."""
+    try:
+        result = _VersionAudit(registry, policy, info, load_model).run()
+    except Exception as exc:  # a bug or fault in a step must still end as an error verdict
+        result = VersionResult(
+            model=info.model,
+            version=info.version,
+            aliases=info.aliases,
+            run_id=info.run_id,
+            checks=(
+                _check(
+                    "audit.internal",
+                    "internal",
+                    "error",
+                    f"audit stopped: {exc if isinstance(exc, GovernError) else one_line(exc)}",
+                ),
+            ),
+            started_at=utcnow(),
+            finished_at=utcnow(),
+        )
+    if not write:
+        return result
+    from govern.report import render_version_report
+
+    try:
+        single = new_run(registry, policy, [result], result.started_at)
+        html = render_version_report(result, single, templates=templates)
+        payload = json.dumps(single.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+        run_id = record_audit(registry, policy, result, html, payload)
+    except GovernError as exc:
+        return replace(
+            result,
+            checks=(
+                *result.checks,
+                _check("registry.record", "registry", "error", f"verdict not recorded: {exc}"),
+            ),
+        )
+    return replace(result, metadata={**result.metadata, "audit_run_id": run_id})
+
+
+def audit(
+    registry: Registry,
+    policy: Policy,
+    versions: Sequence[VersionInfo],
+    *,
+    write: bool = True,
+    load_model: bool = True,
+    templates: Path | None = None,
+    progress: Progress | None = None,
+) -> AuditRun:
+    """Audit versions one after another; every version ends with a verdict."""
+    started = utcnow()
+    results: list[VersionResult] = []
+    total = len(versions)
+    for n, info in enumerate(versions, 1):
+        if progress:
+            progress(f"[{n}/{total}] auditing {info.ref}")
+        result = audit_one(
+            registry, policy, info, write=write, load_model=load_model, templates=templates
+        )
+        results.append(result)
+        if progress:
+            bad = result.failing_checks()
+            why = f": {bad[0].summary}" if bad else ""
+            progress(f"[{n}/{total}] {info.ref}: {result.verdict.upper()}{why}")
+    return new_run(registry, policy, results, started)

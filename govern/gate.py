@@ -1,0 +1,113 @@
+"""Promotion gate: audit exactly one version and move an alias only if every check passed.
+
+The alias is the last thing written. Before moving it the gate re-reads the version and refuses if
+it changed status since the audit; it then reads the alias back so the record shows where it
+really points, not where govern meant it to point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from govern.audit import Progress, audit
+from govern.errors import UsageError
+from govern.policy import Policy
+from govern.registry import READY, Registry
+from govern.results import AuditRun
+from govern.selectors import Selector, validate_alias
+
+
+@dataclass(frozen=True)
+class GateResult:
+    run: AuditRun
+    promote_to: str | None
+    alias_before: str | None
+    """Version the alias pointed at before the gate, ``None`` if unset."""
+    alias_after: str | None
+    promoted: bool
+    message: str
+    """One line saying what happened to the alias, for stderr and the record."""
+
+    @property
+    def verdict(self) -> str:
+        return self.run.verdict
+
+
+def gate(
+    registry: Registry,
+    policy: Policy,
+    selector: Selector,
+    *,
+    promote_to: str | None = None,
+    write: bool = True,
+    load_model: bool = True,
+    templates: Path | None = None,
+    progress: Progress | None = None,
+) -> GateResult:
+    if not selector.single:
+        raise UsageError(
+            f"gate audits exactly one version: use {selector.name}/VERSION or "
+            f"{selector.name}@ALIAS, not '{selector}'"
+        )
+    if promote_to is not None:
+        validate_alias(promote_to)
+    versions = registry.resolve([selector])
+    info = versions[0]
+    before = registry.alias_target(info.model, promote_to) if promote_to else None
+    run = audit(
+        registry,
+        policy,
+        [info],
+        write=write,
+        load_model=load_model,
+        templates=templates,
+        progress=progress,
+    )
+    result = run.versions[0]
+    if promote_to is None:
+        return GateResult(run, None, None, None, False, f"{info.ref}: {result.verdict}")
+    if result.verdict != "pass":
+        return GateResult(
+            run,
+            promote_to,
+            before,
+            before,
+            False,
+            f"alias '{promote_to}' not moved: {info.ref} did not pass "
+            f"(it stays on {_show(before)})",
+        )
+    current = registry.version(info.model, info.version)
+    if current.status != READY:
+        return GateResult(
+            run,
+            promote_to,
+            before,
+            before,
+            False,
+            f"alias '{promote_to}' not moved: {info.ref} is now {current.status}",
+        )
+    registry.set_alias(info, promote_to)
+    after = registry.alias_target(info.model, promote_to)
+    audit_run_id = result.metadata.get("audit_run_id")
+    if audit_run_id:
+        for key, value in (
+            ("govern.promote_to", promote_to),
+            ("govern.alias_before", before or ""),
+            ("govern.alias_after", after or ""),
+        ):
+            registry.call(
+                "recording the promotion", registry.client.set_tag, audit_run_id, key, value
+            )
+    promoted = after == info.version
+    message = (
+        f"alias '{promote_to}' moved from {_show(before)} to version {info.version}"
+        if promoted
+        else f"alias '{promote_to}' now points at {_show(after)}, not {info.version}: "
+        "another promotion won"
+    )
+    return GateResult(run, promote_to, before, after, promoted, message)
+
+
+def _show(version: str | None) -> str:
+    return f"version {version}" if version else "no version (unset)"
