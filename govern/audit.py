@@ -33,7 +33,15 @@ from govern.lineage import (
 from govern.policy import ModelPolicy, Policy, resolve_expectations
 from govern.redact import redact_uri
 from govern.registry import READY, Registry, VersionInfo, one_line
-from govern.results import AuditRun, CheckResult, FairnessResult, TrainingData, VersionResult
+from govern.results import (
+    AuditRun,
+    CheckResult,
+    FairnessResult,
+    HistoryEntry,
+    Representation,
+    TrainingData,
+    VersionResult,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,6 +94,7 @@ class _VersionAudit:
         self.checks: list[CheckResult] = []
         self.training: TrainingData | None = None
         self.fairness: FairnessResult | None = None
+        self.representation: tuple[Representation, ...] = ()
         self.run_id: str | None = info.run_id
         self.metadata: dict[str, Any] = {
             "registered_by": info.user_id,
@@ -113,6 +122,7 @@ class _VersionAudit:
             model_source=redact_uri(self.info.source),
             description=self.info.description,
             metadata=self.metadata,
+            representation=self.representation,
         )
 
     def run(self) -> VersionResult:
@@ -214,7 +224,10 @@ class _VersionAudit:
             label=label,
             positive_label=positive,
             sensitive_features=sensitive,
+            missing={str(c): int(n) for c, n in df.isna().sum().items()},
+            label_balance=_balance(df[label]) if label and label in df.columns else {},
         )
+        self._describe(entry, df, label, positive, sensitive)
         self._integrity(training, recomputed, sha, logged_sha, len(df))
         if len(df) == 0:
             self.add(_check("lineage.rows", "lineage", "error", "the training data has no rows"))
@@ -232,6 +245,26 @@ class _VersionAudit:
         spec = entry.fairness_spec()
         if spec.thresholds or sensitive:
             self._fairness(entry, df, label, positive, sensitive, tmp)
+
+    def _describe(
+        self,
+        entry: ModelPolicy,
+        df: pd.DataFrame,
+        label: str | None,
+        positive: Any,
+        sensitive: Sequence[str],
+    ) -> None:
+        from govern.representation import describe_representation
+
+        is_positive = None
+        if label and label in df.columns:
+            is_positive = df[label].map(lambda v: _same(v, positive)).astype(bool)
+        try:
+            self.representation = describe_representation(
+                df, sensitive, is_positive, entry.fairness_spec().min_group_size
+            )
+        except Exception as exc:  # descriptive only: never blocks the checks
+            self.metadata["representation_error"] = one_line(exc)
 
     def _integrity(
         self,
@@ -476,6 +509,11 @@ def _prediction_problem(pred: Any, labels: pd.Series, rows: int) -> str | None:
     return None
 
 
+def _balance(labels: pd.Series) -> dict[str, int]:
+    counts = labels.astype(object).where(labels.notna(), "(missing)").astype(str).value_counts()
+    return {str(k): int(v) for k, v in counts.sort_index().items()}
+
+
 def _plain(value: Any) -> Any:
     item = getattr(value, "item", None)
     return item() if callable(item) else value
@@ -545,6 +583,54 @@ def record_audit(
     return str(run_id)
 
 
+def audit_history(
+    registry: Registry, policy: Policy, model: str, version: str, limit: int = 20
+) -> tuple[HistoryEntry, ...]:
+    """Earlier audits of this version from the audit experiment, newest first.
+
+    History is context for a reviewer, not evidence for the verdict: if it cannot be read the
+    report says so and the audit goes on.
+    """
+    client = registry.client
+    experiment = registry.call(
+        f"experiment '{policy.audit_experiment}'",
+        client.get_experiment_by_name,
+        policy.audit_experiment,
+    )
+    if experiment is None:
+        return ()
+
+    def quoted(value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    runs = registry.call(
+        f"reading audit history of {model}/{version}",
+        client.search_runs,
+        [experiment.experiment_id],
+        filter_string=f"tags.`govern.model` = {quoted(model)} "
+        f"and tags.`govern.version` = {quoted(version)}",
+        order_by=["attributes.start_time DESC"],
+        max_results=limit,
+    )
+    entries = []
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("govern.model") != model or tags.get("govern.version") != version:
+            continue
+        entries.append(
+            HistoryEntry(
+                audit_run_id=run.info.run_id,
+                audited_at=_iso_ms(run.info.start_time) or "",
+                verdict=tags.get("govern.verdict", ""),
+                policy_sha256=tags.get(TAG_POLICY_SHA),
+                disparities={
+                    k: float(v) for k, v in run.data.metrics.items() if not k.startswith("checks_")
+                },
+            )
+        )
+    return tuple(entries)
+
+
 def new_run(
     registry: Registry, policy: Policy, versions: Sequence[VersionResult], started: str
 ) -> AuditRun:
@@ -590,6 +676,10 @@ def audit_one(
             started_at=utcnow(),
             finished_at=utcnow(),
         )
+    try:
+        result = replace(result, history=audit_history(registry, policy, info.model, info.version))
+    except GovernError as exc:
+        result = replace(result, metadata={**result.metadata, "history_error": str(exc)})
     if not write:
         return result
     from govern.report import render_version_report

@@ -395,6 +395,38 @@ def gate_cmd(
     sys.exit(code)
 
 
+@main.command("report")
+@click.argument("results", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for index.html, the version reports and a copy of results.json.",
+)
+@click.option(
+    "--templates",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder of Jinja2 templates overriding the packaged ones.",
+)
+@handle_errors
+def report_cmd(results: Path, out: Path, templates: Path | None) -> None:
+    """Re-render HTML reports from a results.json without rerunning any check.
+
+    The evidence (results.json) is read as it is; only the presentation is rebuilt, so a
+    template change never touches what was measured.
+
+    \b
+    Example:
+      govern report reports/results.json --out reports-v2/
+    """
+    from govern.report import load_results, write_outputs
+
+    _check_out(out)
+    run = load_results(results)
+    write_outputs(run, out, templates=templates)
+    _out(str(out / "index.html"))
+
+
 @main.command()
 @click.option(
     "--out",

@@ -28,7 +28,15 @@ import jinja2
 from govern._io import atomic_write_text
 from govern.errors import OutputError, UsageError
 from govern.resources import templates_dir
-from govern.results import KINDS, AuditRun, CheckResult, FairnessResult, VersionResult, jsonable
+from govern.results import (
+    KINDS,
+    SCHEMA_VERSION,
+    AuditRun,
+    CheckResult,
+    FairnessResult,
+    VersionResult,
+    jsonable,
+)
 
 REPORTS_DIR = "reports"
 INDEX_NAME = "index.html"
@@ -430,3 +438,26 @@ def write_outputs(run: AuditRun, out_dir: Path, *, templates: Path | None = None
     for path, text in pages:
         atomic_write_text(path, text)
     return written
+
+
+def load_results(path: Path) -> AuditRun:
+    """Read a results.json written by govern; a one-line OutputError if it is not one."""
+    import json
+
+    from govern.errors import UsageError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable results.json ({exc})") from None
+    if not isinstance(data, dict) or "schema_version" not in data or "versions" not in data:
+        raise UsageError(f"{path}: not a govern results.json (no schema_version/versions)")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise UsageError(
+            f"{path}: results schema_version {data['schema_version']!r} is not supported "
+            f"(this govern reads {SCHEMA_VERSION})"
+        )
+    try:
+        return AuditRun.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: malformed results.json: {exc!r}") from None

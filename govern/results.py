@@ -125,6 +125,9 @@ class GroupMetrics:
     """fairlearn metric name -> value; ``None`` where undefined (a TPR with no positive labels)."""
     flags: tuple[str, ...] = ()
     """Why the group cannot be trusted: ``below_min_group_size``, ``no_positive_labels``, ..."""
+    metrics_ci: Mapping[str, tuple[float, float] | None] = field(default_factory=dict)
+    """Metric name -> bootstrap confidence interval ``(low, high)``; ``None`` where the metric is
+    undefined; empty when intervals were not computed (see ``FairnessResult.ci_note``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +136,7 @@ class GroupMetrics:
             "positives": self.positives,
             "metrics": jsonable(self.metrics),
             "flags": list(self.flags),
+            "metrics_ci": jsonable(self.metrics_ci),
         }
 
     @classmethod
@@ -143,6 +147,10 @@ class GroupMetrics:
             positives=int(data.get("positives", 0)),
             metrics=dict(data.get("metrics") or {}),
             flags=tuple(data.get("flags") or ()),
+            metrics_ci={
+                str(k): None if v is None or None in v else (float(v[0]), float(v[1]))
+                for k, v in (data.get("metrics_ci") or {}).items()
+            },
         )
 
 
@@ -157,6 +165,13 @@ class FairnessResult:
     min_group_size: int
     positive_label: Any = 1
     rows: int = 0
+    disparities_ci: Mapping[str, tuple[float, float] | None] = field(default_factory=dict)
+    """Disparity name -> bootstrap confidence interval ``(low, high)``; ``None`` where the
+    disparity is undefined; empty when intervals were not computed."""
+    ci_level: float | None = None
+    """Confidence level of every interval (0.95), ``None`` when none were computed."""
+    ci_note: str | None = None
+    """For the report: how the intervals were computed, or why they were omitted."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,10 +181,14 @@ class FairnessResult:
             "min_group_size": self.min_group_size,
             "positive_label": jsonable(self.positive_label),
             "rows": self.rows,
+            "disparities_ci": jsonable(self.disparities_ci),
+            "ci_level": jsonable(self.ci_level),
+            "ci_note": self.ci_note,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FairnessResult:
+        level = data.get("ci_level")
         return cls(
             sensitive_features=tuple(data["sensitive_features"]),
             groups=tuple(GroupMetrics.from_dict(g) for g in data.get("groups") or ()),
@@ -177,6 +196,12 @@ class FairnessResult:
             min_group_size=int(data.get("min_group_size", 0)),
             positive_label=data.get("positive_label", 1),
             rows=int(data.get("rows", 0)),
+            disparities_ci={
+                str(k): None if v is None or None in v else (float(v[0]), float(v[1]))
+                for k, v in (data.get("disparities_ci") or {}).items()
+            },
+            ci_level=None if level is None else float(level),
+            ci_note=data.get("ci_note"),
         )
 
 
@@ -202,6 +227,10 @@ class TrainingData:
     label: str | None = None
     positive_label: Any = None
     sensitive_features: tuple[str, ...] = ()
+    missing: Mapping[str, int] = field(default_factory=dict)
+    """Column -> number of missing values."""
+    label_balance: Mapping[str, int] = field(default_factory=dict)
+    """Label value (as text) -> rows; missing labels under ``(missing)``."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,6 +247,8 @@ class TrainingData:
             "label": self.label,
             "positive_label": jsonable(self.positive_label),
             "sensitive_features": list(self.sensitive_features),
+            "missing": dict(self.missing),
+            "label_balance": dict(self.label_balance),
         }
 
     @classmethod
@@ -236,6 +267,97 @@ class TrainingData:
             label=data.get("label"),
             positive_label=data.get("positive_label"),
             sensitive_features=tuple(data.get("sensitive_features") or ()),
+            missing=dict(data.get("missing") or {}),
+            label_balance=dict(data.get("label_balance") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class RepresentationGroup:
+    """How much of the training data one group is, and how often it carries the positive label."""
+
+    group: Mapping[str, str]
+    count: int
+    share: float
+    """Share of all rows."""
+    positives: int | None
+    """Rows with the positive label; ``None`` when the label is unusable."""
+    positive_share: float | None
+    below_min_group_size: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": dict(self.group),
+            "count": self.count,
+            "share": jsonable(self.share),
+            "positives": self.positives,
+            "positive_share": jsonable(self.positive_share),
+            "below_min_group_size": self.below_min_group_size,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RepresentationGroup:
+        return cls(
+            group=dict(data["group"]),
+            count=int(data["count"]),
+            share=float(data.get("share") or 0.0),
+            positives=data.get("positives"),
+            positive_share=data.get("positive_share"),
+            below_min_group_size=bool(data.get("below_min_group_size")),
+        )
+
+
+@dataclass(frozen=True)
+class Representation:
+    """Groups of one sensitive feature, or of the intersection of several."""
+
+    features: tuple[str, ...]
+    groups: tuple[RepresentationGroup, ...]
+    min_group_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "groups": [g.to_dict() for g in self.groups],
+            "min_group_size": self.min_group_size,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Representation:
+        return cls(
+            features=tuple(data["features"]),
+            groups=tuple(RepresentationGroup.from_dict(g) for g in data.get("groups") or ()),
+            min_group_size=int(data.get("min_group_size", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """An earlier audit of the same version, read from the audit experiment."""
+
+    audit_run_id: str
+    audited_at: str
+    verdict: str
+    policy_sha256: str | None
+    disparities: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "audit_run_id": self.audit_run_id,
+            "audited_at": self.audited_at,
+            "verdict": self.verdict,
+            "policy_sha256": self.policy_sha256,
+            "disparities": jsonable(self.disparities),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HistoryEntry:
+        return cls(
+            audit_run_id=data["audit_run_id"],
+            audited_at=data.get("audited_at", ""),
+            verdict=data.get("verdict", ""),
+            policy_sha256=data.get("policy_sha256"),
+            disparities=dict(data.get("disparities") or {}),
         )
 
 
@@ -273,6 +395,10 @@ class VersionResult:
     """Path of the HTML report relative to ``results.json``, once written."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     """Identity extras for the report: creator, creation time, signature, artifact hash, tags."""
+    representation: tuple[Representation, ...] = ()
+    """Per sensitive feature, then their intersection when there are several."""
+    history: tuple[HistoryEntry, ...] = ()
+    """Earlier audits of this version, newest first."""
 
     @property
     def verdict(self) -> str:
@@ -302,6 +428,8 @@ class VersionResult:
             "training_data": self.training_data.to_dict() if self.training_data else None,
             "checks": [c.to_dict() for c in self.checks],
             "fairness": self.fairness.to_dict() if self.fairness else None,
+            "representation": [r.to_dict() for r in self.representation],
+            "history": [h.to_dict() for h in self.history],
             "metadata": jsonable(self.metadata),
         }
 
@@ -325,6 +453,10 @@ class VersionResult:
             description=data.get("description"),
             report=data.get("report"),
             metadata=dict(data.get("metadata") or {}),
+            representation=tuple(
+                Representation.from_dict(r) for r in data.get("representation") or ()
+            ),
+            history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
         )
 
 
