@@ -7,10 +7,13 @@ run can never be mistaken for a pass (``verdict_of`` treats any error as an erro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
+import signal
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -700,6 +703,52 @@ def audit_one(
     return replace(result, metadata={**result.metadata, "audit_run_id": run_id})
 
 
+class DeadlineExceeded(BaseException):
+    """Raised by the --timeout alarm; a BaseException so no ``except Exception`` swallows it."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None) -> Iterator[None]:
+    """Interrupt whatever is running (a hung registry call, a slow model) after ``seconds``.
+
+    Uses SIGALRM, so it works in the main thread of a Unix process (the CLI); elsewhere the
+    deadline is still checked between versions.
+    """
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise DeadlineExceeded()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(float(seconds or 0), 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def not_audited(info: VersionInfo, kind: str, reason: str) -> VersionResult:
+    """A version the run could not reach: an error with the reason, never silently absent."""
+    now = utcnow()
+    return VersionResult(
+        model=info.model,
+        version=info.version,
+        aliases=info.aliases,
+        run_id=info.run_id,
+        checks=(_check("audit.not_audited", kind, "error", f"not audited: {reason}"),),
+        started_at=now,
+        finished_at=now,
+    )
+
+
 def audit(
     registry: Registry,
     policy: Policy,
@@ -709,20 +758,63 @@ def audit(
     load_model: bool = True,
     templates: Path | None = None,
     progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> AuditRun:
-    """Audit versions one after another; every version ends with a verdict."""
+    """Audit versions one after another; every version ends with a verdict.
+
+    When a version ends in error the registry is pinged; if it is gone, the remaining versions
+    are reported as not audited at once instead of each waiting out its own retries. With
+    ``timeout`` (seconds for the whole run) the version in progress is interrupted and the rest
+    are reported as not audited.
+    """
     started = utcnow()
     results: list[VersionResult] = []
     total = len(versions)
-    for n, info in enumerate(versions, 1):
-        if progress:
-            progress(f"[{n}/{total}] auditing {info.ref}")
-        result = audit_one(
-            registry, policy, info, write=write, load_model=load_model, templates=templates
-        )
-        results.append(result)
-        if progress:
-            bad = result.failing_checks()
-            why = f": {bad[0].summary}" if bad else ""
-            progress(f"[{n}/{total}] {info.ref}: {result.verdict.upper()}{why}")
+    stop_reason: tuple[str, str] | None = None
+    try:
+        with _deadline(timeout):
+            for n, info in enumerate(versions, 1):
+                if progress:
+                    progress(f"[{n}/{total}] auditing {info.ref}")
+                try:
+                    result = audit_one(
+                        registry,
+                        policy,
+                        info,
+                        write=write,
+                        load_model=load_model,
+                        templates=templates,
+                    )
+                except DeadlineExceeded:
+                    results.append(
+                        not_audited(
+                            info,
+                            "internal",
+                            f"--timeout of {timeout:g} s reached during this version",
+                        )
+                    )
+                    raise
+                results.append(result)
+                if progress:
+                    bad = result.failing_checks()
+                    why = f": {bad[0].summary}" if bad else ""
+                    progress(f"[{n}/{total}] {info.ref}: {result.verdict.upper()}{why}")
+                if result.verdict == "error":
+                    try:
+                        registry.ping()
+                    except GovernError as exc:
+                        stop_reason = ("registry", f"registry unreachable ({exc})")
+                        break
+    except DeadlineExceeded:
+        stop_reason = ("internal", f"--timeout of {timeout:g} s reached")
+    if stop_reason is not None:
+        done = {(r.model, r.version) for r in results}
+        remaining = [v for v in versions if (v.model, v.version) not in done]
+        if progress and remaining:
+            progress(
+                f"stopping: {stop_reason[1]}; {len(remaining)} version(s) not audited: "
+                + ", ".join(v.ref for v in remaining[:20])
+                + (" ..." if len(remaining) > 20 else "")
+            )
+        results.extend(not_audited(v, stop_reason[0], stop_reason[1]) for v in remaining)
     return new_run(registry, policy, results, started)

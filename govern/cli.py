@@ -140,6 +140,12 @@ def run_options(fn: F) -> F:
                 type=click.Path(file_okay=False, exists=True, path_type=Path),
                 help="Folder of Jinja2 templates overriding the packaged ones.",
             ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=1),
+                metavar="SECONDS",
+                help="Deadline for the whole run; versions not finished by then are errors.",
+            ),
         ]
     ):
         fn = option(fn)
@@ -298,6 +304,7 @@ def audit_cmd(
     no_write: bool,
     no_load_model: bool,
     templates: Path | None,
+    timeout: float | None,
     tracking_uri: str | None,
 ) -> None:
     """Audit model versions against the policy.
@@ -326,6 +333,7 @@ def audit_cmd(
         load_model=not no_load_model,
         templates=templates,
         progress=_say,
+        timeout=timeout,
     )
     run = _emit(run, fmt, out, templates)
     sys.exit(EXIT_BY_VERDICT[run.verdict])
@@ -350,6 +358,7 @@ def gate_cmd(
     no_write: bool,
     no_load_model: bool,
     templates: Path | None,
+    timeout: float | None,
     tracking_uri: str | None,
 ) -> None:
     """Audit exactly one version; with --promote-to, move an alias only if it passed.
@@ -386,6 +395,7 @@ def gate_cmd(
         load_model=not no_load_model,
         templates=templates,
         progress=_say,
+        timeout=timeout,
     )
     _emit(result.run, fmt, out, templates)
     _say(result.message)

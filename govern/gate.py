@@ -44,6 +44,7 @@ def gate(
     load_model: bool = True,
     templates: Path | None = None,
     progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> GateResult:
     if not selector.single:
         raise UsageError(
@@ -63,6 +64,7 @@ def gate(
         load_model=load_model,
         templates=templates,
         progress=progress,
+        timeout=timeout,
     )
     result = run.versions[0]
     if promote_to is None:

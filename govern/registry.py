@@ -8,6 +8,7 @@ shorter bounds (unless the user set MLflow's own variables) so CI learns of a de
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,9 +68,43 @@ class VersionInfo:
         return f"{self.model}/{self.version}"
 
 
+_API_REQUEST_RE = re.compile(
+    r"API request to (?P<url>\S+) failed with exception (?P<rest>.*)", re.S
+)
+_CAUSE_RE = re.compile(r"Caused by (?P<kind>\w+)\((?P<msg>.*?)\)\)?\s*$", re.S)
+_KNOWN_CAUSES = (
+    ("too many 5", "the server kept answering with errors"),
+    ("Connection refused", "connection refused"),
+    ("Read timed out", "the server did not answer in time (read timeout)"),
+    ("timed out", "the server did not answer in time (timeout)"),
+    ("Name or service not known", "host name not found"),
+    ("Temporary failure in name resolution", "host name not found"),
+    ("RemoteDisconnected", "the server closed the connection"),
+    ("Connection reset", "the connection was reset"),
+)
+
+
+def _explain_request_error(text: str) -> str | None:
+    """MLflow wraps urllib3's long retry messages; keep the endpoint and the actual cause."""
+    match = _API_REQUEST_RE.search(text)
+    if not match:
+        return None
+    endpoint = match.group("url").split("?")[0]
+    rest = match.group("rest")
+    reason = next((say for needle, say in _KNOWN_CAUSES if needle in rest), None)
+    if reason is None:
+        cause = _CAUSE_RE.search(rest)
+        reason = f"{cause.group('kind')}: {cause.group('msg')}" if cause else rest
+    status = re.search(r"too many (\d{3}) error responses", rest)
+    if status:
+        reason = f"HTTP {status.group(1)} from the server ({reason})"
+    return f"request to {endpoint} failed: {reason}"
+
+
 def one_line(exc: BaseException) -> str:
     """First meaningful line of an exception message, secrets scrubbed."""
     text = str(exc).strip() or type(exc).__name__
+    text = _explain_request_error(text) or text
     line = text.splitlines()[0].strip()
     if len(line) > 300:
         line = line[:297] + "..."

@@ -42,13 +42,11 @@ def _isolate_cwd(tmp_path, monkeypatch):
     monkeypatch.delenv("GOVERN_POLICY", raising=False)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """A real ``mlflow server`` (sqlite backend, proxied artifacts) on 127.0.0.1."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+def start_server(root: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``mlflow server`` (sqlite backend, proxied artifacts) on 127.0.0.1 and wait for it."""
+    port = port or _free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log = (root / "server.log").open("wb")
+    log = (root / "server.log").open("ab")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -70,29 +68,47 @@ def server(tmp_path_factory):
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
+    log.close()
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while True:
         try:
             with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
                 if resp.status == 200:
-                    break
+                    return proc, uri
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+            stop_server(proc)
             raise RuntimeError(
                 "mlflow server did not start:\n" + (root / "server.log").read_text()[-3000:]
             )
         time.sleep(0.5)
-    yield uri
-    proc.terminate()
+
+
+def stop_server(proc: subprocess.Popen, *, kill: bool = False) -> None:
+    """Stop the server and its workers (it runs in its own process group)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    except ProcessLookupError:
+        return
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A real ``mlflow server`` shared by the session."""
+    proc, uri = start_server(tmp_path_factory.mktemp("mlflow-server"))
+    yield uri
+    stop_server(proc)
 
 
 @pytest.fixture

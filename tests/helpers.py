@@ -93,3 +93,64 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
 
 def results_of(result: Result) -> dict[str, Any]:
     return json.loads(result.stdout)
+
+
+class SlowModel:
+    """Wraps a model; predict sleeps first, to exercise --timeout on a real loaded model."""
+
+    def __init__(self, inner: Any, seconds: float):
+        self.inner = inner
+        self.seconds = seconds
+
+
+def log_slow_model(
+    uri: str, name: str, data: Any, inner: Any, data_path: Path, seconds: float
+) -> str:
+    import mlflow
+    from mlflow.models import infer_signature
+    from mlflow.pyfunc import PythonModel
+
+    from govern.track import log_training_data
+
+    class Slow(PythonModel):
+        def __init__(self, inner, seconds):  # noqa: ANN001
+            self.inner = inner
+            self.seconds = seconds
+
+        def predict(self, context, model_input, params=None):  # noqa: ANN001
+            import time
+
+            time.sleep(self.seconds)
+            return self.inner.predict_labels(model_input)
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("training")
+    features = data.drop(columns=[LABEL])
+    with mlflow.start_run():
+        log_training_data(
+            data, data_path, label=LABEL, sensitive_features=["sex"], positive_label=POSITIVE
+        )
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=Slow(inner, seconds),
+            signature=infer_signature(features, inner.predict_labels(features)),
+            registered_model_name=name,
+        )
+    return "1"
+
+
+def govern_subprocess(*args: str, cwd: Path, env: dict[str, str] | None = None, **kw: Any):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "govern", *args],
+        cwd=cwd,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )

@@ -1,0 +1,5 @@
+"""``python -m govern`` runs the CLI (useful where the console script is not on PATH)."""
+
+from govern.cli import main
+
+main()
