@@ -8,6 +8,7 @@ run can never be mistaken for a pass (``verdict_of`` treats any error as an erro
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import platform
 import signal
@@ -49,12 +50,15 @@ from govern.results import (
 if TYPE_CHECKING:
     import pandas as pd
 
-Progress = Callable[[str], None]
+Progress = Callable[[str, bool], None]
+"""Receives a message and whether it is transient (a "now auditing" status a terminal may
+overwrite and a log may drop) or a line to keep."""
 
 TAG_STATUS = "govern.status"
 TAG_AUDITED_AT = "govern.audited_at"
 TAG_AUDIT_RUN = "govern.audit_run_id"
 TAG_POLICY_SHA = "govern.policy_sha256"
+TAG_FINGERPRINT = "govern.fingerprint"
 DEPENDENCIES = ("mlflow", "great-expectations", "fairlearn", "pandas", "scikit-learn", "jinja2")
 
 
@@ -88,11 +92,21 @@ def _iso_ms(ms: int | None) -> str | None:
 class _VersionAudit:
     """State gathered while auditing one version; turned into a frozen VersionResult at the end."""
 
-    def __init__(self, registry: Registry, policy: Policy, info: VersionInfo, load_model: bool):
+    def __init__(
+        self,
+        registry: Registry,
+        policy: Policy,
+        info: VersionInfo,
+        load_model: bool,
+        reuse: bool = False,
+    ):
         self.registry = registry
         self.policy = policy
         self.info = info
         self.load_model = load_model
+        self.reuse = reuse
+        self.model_dir: Path | None = None
+        self.model_error: str | None = None
         self.started = utcnow()
         self.checks: list[CheckResult] = []
         self.training: TrainingData | None = None
@@ -174,6 +188,14 @@ class _VersionAudit:
             try:
                 path = fetch_training_data(self.registry, training, Path(tmp) / "data")
                 sha = sha256_of(path)
+                self._download_model(Path(tmp))
+                fingerprint = self.fingerprint(sha)
+                if fingerprint:
+                    self.metadata["fingerprint"] = fingerprint
+                if self.reuse:
+                    reused = self._reusable(sha)
+                    if reused is not None:
+                        return reused
                 df = read_table(path)
             except GovernError as exc:
                 self.add(_check("lineage.load", "lineage", "error", str(exc)))
@@ -413,13 +435,8 @@ class _VersionAudit:
         self.fairness = result
         self.checks.extend(checks)
 
-    def _predict(self, df: pd.DataFrame, label: str, tmp: Path) -> Any:
-        """Load the registered model exactly as stored, hashing its files first, and predict."""
-        from govern.errors import DataError
-
-        if not self.load_model:
-            raise DataError("model loading disabled (--no-load-model)")
-        import mlflow.pyfunc
+    def _download_model(self, tmp: Path) -> None:
+        """Fetch the registered model's files and hash them before anything can execute them."""
         from mlflow.artifacts import download_artifacts
 
         uri = f"models:/{self.info.model}/{self.info.version}"
@@ -430,10 +447,79 @@ class _VersionAudit:
                 )
             )
         except Exception as exc:
-            raise DataError(f"cannot download model {uri}: {one_line(exc)}") from exc
+            self.model_error = f"cannot download model {uri}: {one_line(exc)}"
+            return
+        self.model_dir = local
         self.metadata["model_artifact_sha256"] = sha256_of(local)
+
+    def fingerprint(self, data_sha256: str) -> str | None:
+        """What an audit of this version is a pure function of; None if not fully known."""
+        model_sha = self.metadata.get("model_artifact_sha256")
+        if not model_sha:
+            return None
+        parts = {
+            "model": self.info.model,
+            "version": self.info.version,
+            "model_sha256": model_sha,
+            "data_sha256": data_sha256,
+            "policy_sha256": self.policy.sha256,
+            "govern_version": __version__,
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+    def _reusable(self, data_sha256: str) -> VersionResult | None:
+        """The last recorded result of this version, if nothing it depends on has changed.
+
+        Errors are never reused (they are usually transient), and anything unexpected while
+        looking means recomputing, never trusting.
+        """
+        current = self.fingerprint(data_sha256)
+        run_id = self.info.tags.get(TAG_AUDIT_RUN)
+        if current is None or not run_id:
+            return None
         try:
-            model = mlflow.pyfunc.load_model(str(local))
+            run = self.registry.client.get_run(run_id)
+            if run.data.tags.get(TAG_FINGERPRINT) != current:
+                return None
+            if run.data.tags.get("govern.verdict") not in ("pass", "fail"):
+                return None
+            text = self.registry.client.download_artifacts(run_id, "results.json", None)
+            with open(text, encoding="utf-8") as fh:
+                previous = AuditRun.from_dict(json.load(fh))
+        except Exception:
+            return None
+        for version in previous.versions:
+            if (version.model, version.version) == (self.info.model, self.info.version):
+                if version.verdict != run.data.tags.get("govern.verdict"):
+                    return None
+                return replace(
+                    version,
+                    aliases=self.info.aliases,
+                    report=None,
+                    metadata={
+                        **version.metadata,
+                        "fingerprint": current,
+                        "reused_from": {
+                            "audit_run_id": run_id,
+                            "audited_at": version.finished_at,
+                        },
+                    },
+                )
+        return None
+
+    def _predict(self, df: pd.DataFrame, label: str, tmp: Path) -> Any:
+        """Load the registered model exactly as stored (already hashed) and predict."""
+        from govern.errors import DataError
+
+        if not self.load_model:
+            raise DataError("model loading disabled (--no-load-model)")
+        if self.model_dir is None:
+            raise DataError(self.model_error or "model was not downloaded")
+        import mlflow.pyfunc
+
+        uri = f"models:/{self.info.model}/{self.info.version}"
+        try:
+            model = mlflow.pyfunc.load_model(str(self.model_dir))
         except Exception as exc:
             raise DataError(f"cannot load model {uri}: {one_line(exc)}") from exc
         signature = getattr(model.metadata, "signature", None)
@@ -557,6 +643,7 @@ def record_audit(
             "govern.training_sha256": (result.training_data.sha256 if result.training_data else "")
             or "",
             "govern.version_tag": __version__,
+            TAG_FINGERPRINT: str(result.metadata.get("fingerprint") or ""),
         },
     )
     run_id = run.info.run_id
@@ -658,10 +745,16 @@ def audit_one(
     write: bool = True,
     load_model: bool = True,
     templates: Path | None = None,
+    reuse: bool = False,
 ) -> VersionResult:
-    """Audit one version and, unless ``write`` is false, record the verdict in the registry."""
+    """Audit one version and, unless ``write`` is false, record the verdict in the registry.
+
+    With ``reuse``, a version whose model files, training data, policy and govern version are
+    unchanged since its last recorded pass or fail gets that recorded result back (marked in
+    ``metadata.reused_from``) instead of a recomputation; nothing new is written for it.
+    """
     try:
-        result = _VersionAudit(registry, policy, info, load_model).run()
+        result = _VersionAudit(registry, policy, info, load_model, reuse).run()
     except Exception as exc:  # a bug or fault in a step must still end as an error verdict
         result = VersionResult(
             model=info.model,
@@ -683,7 +776,7 @@ def audit_one(
         result = replace(result, history=audit_history(registry, policy, info.model, info.version))
     except GovernError as exc:
         result = replace(result, metadata={**result.metadata, "history_error": str(exc)})
-    if not write:
+    if not write or result.metadata.get("reused_from"):
         return result
     from govern.report import render_version_report
 
@@ -759,14 +852,30 @@ def audit(
     templates: Path | None = None,
     progress: Progress | None = None,
     timeout: float | None = None,
+    reuse: bool = False,
+    jobs: int = 1,
 ) -> AuditRun:
     """Audit versions one after another; every version ends with a verdict.
 
     When a version ends in error the registry is pinged; if it is gone, the remaining versions
     are reported as not audited at once instead of each waiting out its own retries. With
     ``timeout`` (seconds for the whole run) the version in progress is interrupted and the rest
-    are reported as not audited.
+    are reported as not audited. With ``jobs`` > 1 versions are audited in that many worker
+    processes (each imports the heavy libraries once); results come back in input order.
     """
+    if jobs > 1 and len(versions) > 1:
+        return _audit_parallel(
+            registry,
+            policy,
+            versions,
+            write=write,
+            load_model=load_model,
+            templates=templates,
+            progress=progress,
+            timeout=timeout,
+            reuse=reuse,
+            jobs=jobs,
+        )
     started = utcnow()
     results: list[VersionResult] = []
     total = len(versions)
@@ -775,7 +884,7 @@ def audit(
         with _deadline(timeout):
             for n, info in enumerate(versions, 1):
                 if progress:
-                    progress(f"[{n}/{total}] auditing {info.ref}")
+                    progress(f"[{n}/{total}] auditing {info.ref}", True)
                 try:
                     result = audit_one(
                         registry,
@@ -784,6 +893,7 @@ def audit(
                         write=write,
                         load_model=load_model,
                         templates=templates,
+                        reuse=reuse,
                     )
                 except DeadlineExceeded:
                     results.append(
@@ -798,7 +908,7 @@ def audit(
                 if progress:
                     bad = result.failing_checks()
                     why = f": {bad[0].summary}" if bad else ""
-                    progress(f"[{n}/{total}] {info.ref}: {result.verdict.upper()}{why}")
+                    progress(f"[{n}/{total}] {info.ref}: {result.verdict.upper()}{why}", False)
                 if result.verdict == "error":
                     try:
                         registry.ping()
@@ -814,7 +924,120 @@ def audit(
             progress(
                 f"stopping: {stop_reason[1]}; {len(remaining)} version(s) not audited: "
                 + ", ".join(v.ref for v in remaining[:20])
-                + (" ..." if len(remaining) > 20 else "")
+                + (" ..." if len(remaining) > 20 else ""),
+                False,
             )
         results.extend(not_audited(v, stop_reason[0], stop_reason[1]) for v in remaining)
     return new_run(registry, policy, results, started)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(
+    uri: str, policy: Policy, write: bool, load_model: bool, templates: Path | None, reuse: bool
+) -> None:
+    """Runs once per worker process: one registry connection, heavy imports paid once."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    _WORKER.update(
+        registry=Registry(uri),
+        policy=policy,
+        options={
+            "write": write,
+            "load_model": load_model,
+            "templates": templates,
+            "reuse": reuse,
+        },
+    )
+
+
+def _audit_in_worker(info: VersionInfo) -> VersionResult:
+    return audit_one(_WORKER["registry"], _WORKER["policy"], info, **_WORKER["options"])
+
+
+def _audit_parallel(
+    registry: Registry,
+    policy: Policy,
+    versions: Sequence[VersionInfo],
+    *,
+    write: bool,
+    load_model: bool,
+    templates: Path | None,
+    progress: Progress | None,
+    timeout: float | None,
+    reuse: bool,
+    jobs: int,
+) -> AuditRun:
+    """Audit in a pool of spawned processes; bounded by ``timeout`` and a dead registry.
+
+    Processes are spawned, not forked: a fork would copy the parent's open database and HTTP
+    connections into every worker.
+    """
+    import multiprocessing
+    import time
+
+    started = utcnow()
+    total = len(versions)
+    deadline = time.monotonic() + timeout if timeout else None
+    ctx = multiprocessing.get_context("spawn")
+    results: dict[int, VersionResult] = {}
+    stop_reason: tuple[str, str] | None = None
+    pool = ctx.Pool(
+        processes=min(jobs, total),
+        initializer=_init_worker,
+        initargs=(registry.uri, policy, write, load_model, templates, reuse),
+    )
+    try:
+        pending = {
+            i: pool.apply_async(_audit_in_worker, (info,)) for i, info in enumerate(versions)
+        }
+        if progress:
+            progress(f"auditing {total} versions with {min(jobs, total)} worker processes", False)
+        while pending and stop_reason is None:
+            if deadline is not None and time.monotonic() > deadline:
+                stop_reason = ("internal", f"--timeout of {timeout:g} s reached")
+                break
+            finished = [i for i, r in pending.items() if r.ready()]
+            if not finished:
+                time.sleep(0.05)
+                continue
+            for i in finished:
+                handle = pending.pop(i)
+                info = versions[i]
+                try:
+                    result = handle.get()
+                except Exception as exc:  # a worker crashed: that version is an error
+                    result = not_audited(info, "internal", f"worker failed: {one_line(exc)}")
+                results[i] = result
+                if progress:
+                    bad = result.failing_checks()
+                    why = f": {bad[0].summary}" if bad else ""
+                    progress(
+                        f"[{len(results)}/{total}] {info.ref}: {result.verdict.upper()}{why}", False
+                    )
+                if result.verdict == "error" and stop_reason is None:
+                    try:
+                        registry.ping()
+                    except GovernError as exc:
+                        stop_reason = ("registry", f"registry unreachable ({exc})")
+    finally:
+        if stop_reason is not None:
+            pool.terminate()
+        else:
+            pool.close()
+        pool.join()
+    if stop_reason is not None:
+        remaining = [v for i, v in enumerate(versions) if i not in results]
+        if progress and remaining:
+            progress(
+                f"stopping: {stop_reason[1]}; {len(remaining)} version(s) not audited: "
+                + ", ".join(v.ref for v in remaining[:20])
+                + (" ..." if len(remaining) > 20 else ""),
+                False,
+            )
+        for i, info in enumerate(versions):
+            if i not in results:
+                results[i] = not_audited(info, stop_reason[0], stop_reason[1])
+    return new_run(registry, policy, [results[i] for i in range(total)], started)

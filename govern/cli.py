@@ -35,6 +35,32 @@ def _say(message: str) -> None:
     click.echo(scrub(message), err=True)
 
 
+class _Progress:
+    """Progress on stderr: a status line rewritten in place on a terminal, and one line per
+    finished version (no transient lines) when stderr is a log file or CI console."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.pending = False
+
+    def __call__(self, message: str, transient: bool = False) -> None:
+        if not self.tty:
+            if not transient:
+                _say(message)
+            return
+        import shutil
+
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        text = scrub(message)[:width]
+        if transient:
+            sys.stderr.write("\r" + text.ljust(width))
+            self.pending = True
+        else:
+            sys.stderr.write(("\r" + " " * width + "\r" if self.pending else "") + text + "\n")
+            self.pending = False
+        sys.stderr.flush()
+
+
 _STDOUT: list[Any] = []
 
 
@@ -119,10 +145,16 @@ def run_options(fn: F) -> F:
             click.option(
                 "--format",
                 "fmt",
-                type=click.Choice(["table", "json"]),
+                type=click.Choice(["table", "json", "markdown"]),
                 default="table",
                 show_default=True,
-                help="What to print on stdout.",
+                help="What to print on stdout; markdown suits $GITHUB_STEP_SUMMARY.",
+            ),
+            click.option(
+                "--junit",
+                type=click.Path(dir_okay=False, path_type=Path),
+                metavar="FILE",
+                help="Also write JUnit XML: one test suite per version, one test case per check.",
             ),
             click.option(
                 "--no-write",
@@ -244,13 +276,24 @@ def scan(selectors: tuple[str, ...], all_models: bool, fmt: str, tracking_uri: s
     )
 
 
-def _emit(run: AuditRun, fmt: str, out: Path | None, templates: Path | None) -> AuditRun:
+def _emit(
+    run: AuditRun, fmt: str, out: Path | None, templates: Path | None, junit: Path | None
+) -> AuditRun:
     if out is not None:
         from govern.report import write_outputs
 
         run = write_outputs(run, out, templates=templates)
         _say(f"report: {out / 'index.html'}")
-    if fmt == "json":
+    if junit is not None:
+        from govern._io import atomic_write_text
+        from govern.junit import render_junit
+
+        atomic_write_text(junit, render_junit(run))
+    if fmt == "markdown":
+        from govern.markdown import render_summary
+
+        _out(render_summary(run))
+    elif fmt == "json":
         _out(json.dumps(run.to_dict(), indent=2, ensure_ascii=False, allow_nan=False))
     else:
         from govern.table import render_table
@@ -292,15 +335,42 @@ def _check_out(out: Path | None) -> None:
 @main.command("audit")
 @click.argument("selectors", nargs=-1, metavar="[SELECTOR]...")
 @click.option("--all", "all_models", is_flag=True, help="Every version of every registered model.")
+@click.option(
+    "--latest",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only the N highest versions of each model.",
+)
+@click.option("--aliased-only", is_flag=True, help="Only versions that at least one alias names.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    envvar="GOVERN_JOBS",
+    metavar="N",
+    help="Audit N versions at a time in worker processes. Default: $GOVERN_JOBS, else the "
+    "number of CPUs.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Recompute every version, even one whose model, data, policy and govern version are "
+    "unchanged since its last recorded audit.",
+)
 @run_options
 @tracking_option
 @handle_errors
 def audit_cmd(
     selectors: tuple[str, ...],
     all_models: bool,
+    latest: int | None,
+    aliased_only: bool,
+    jobs: int | None,
+    force: bool,
     policy_path: Path | None,
     out: Path | None,
     fmt: str,
+    junit: Path | None,
     no_write: bool,
     no_load_model: bool,
     templates: Path | None,
@@ -324,7 +394,9 @@ def audit_cmd(
     _check_out(out)
     policy = load_policy(policy_path)
     registry = _registry(tracking_uri)
-    versions = registry.resolve(_selectors(selectors), all_models=all_models)
+    versions = registry.resolve(
+        _selectors(selectors), all_models=all_models, latest=latest, aliased_only=aliased_only
+    )
     run = audit(
         registry,
         policy,
@@ -332,10 +404,12 @@ def audit_cmd(
         write=not no_write,
         load_model=not no_load_model,
         templates=templates,
-        progress=_say,
+        progress=_Progress(),
         timeout=timeout,
+        reuse=not force,
+        jobs=jobs if jobs is not None else (os.cpu_count() or 1),
     )
-    run = _emit(run, fmt, out, templates)
+    run = _emit(run, fmt, out, templates, junit)
     sys.exit(EXIT_BY_VERDICT[run.verdict])
 
 
@@ -355,6 +429,7 @@ def gate_cmd(
     policy_path: Path | None,
     out: Path | None,
     fmt: str,
+    junit: Path | None,
     no_write: bool,
     no_load_model: bool,
     templates: Path | None,
@@ -394,10 +469,10 @@ def gate_cmd(
         write=not no_write,
         load_model=not no_load_model,
         templates=templates,
-        progress=_say,
+        progress=_Progress(),
         timeout=timeout,
     )
-    _emit(result.run, fmt, out, templates)
+    _emit(result.run, fmt, out, templates, junit)
     _say(result.message)
     code = EXIT_BY_VERDICT[result.verdict]
     if code == EXIT_PASS and promote_to is not None and not result.promoted:

@@ -223,7 +223,7 @@ def run_demo(out: Path, *, progress: Callable[[str], None] | None = None) -> Pat
     registry = Registry(uri)
     policy = load_policy(out / "govern.yaml")
     versions = registry.resolve([], all_models=True)
-    run = audit(registry, policy, versions, progress=say)
+    run = audit(registry, policy, versions, progress=lambda msg, transient: say(msg))
     run = write_outputs(run, out / "reports")
     for v in run.versions:
         say(f"demo: {v.ref}: {v.verdict.upper()}")

@@ -207,6 +207,17 @@ class Registry:
             filter_string=f"name = {quote}{name}{quote}",
         )
         infos = [self._info(mv, aliases) for mv in found if mv.name == name]
+        # Cross-check the paged listing against what the model itself says: every version an
+        # alias points at must have been listed, or the listing is partial and auditing it
+        # would silently skip versions.
+        listed = {v.version for v in infos}
+        unlisted = sorted(set(aliases) - listed, key=int)
+        if unlisted:
+            raise RegistryError(
+                f"registry {self.display_uri}: the version listing of model '{name}' is "
+                f"incomplete (aliased version(s) {', '.join(unlisted)} missing); not auditing "
+                "a partial registry"
+            )
         return sorted(infos, key=lambda v: int(v.version))
 
     def version(self, name: str, version: str) -> VersionInfo:
@@ -244,9 +255,34 @@ class Registry:
         )
 
     def resolve(
-        self, selectors: Sequence[Selector], *, all_models: bool = False
+        self,
+        selectors: Sequence[Selector],
+        *,
+        all_models: bool = False,
+        latest: int | None = None,
+        aliased_only: bool = False,
     ) -> list[VersionInfo]:
-        """Turn selectors (or ``--all``) into the exact versions to audit, without duplicates."""
+        """Turn selectors (or ``--all``) into the exact versions to audit, without duplicates.
+
+        ``latest`` keeps the N highest versions of each model, ``aliased_only`` the versions an
+        alias points at; both narrow the selection after it is read in full.
+        """
+        found = self._resolve(selectors, all_models=all_models)
+        if aliased_only:
+            found = [v for v in found if v.aliases]
+        if latest is not None:
+            by_model: dict[str, list[VersionInfo]] = {}
+            for v in found:
+                by_model.setdefault(v.model, []).append(v)
+            keep = {
+                (v.model, v.version)
+                for vs in by_model.values()
+                for v in sorted(vs, key=lambda x: int(x.version))[-latest:]
+            }
+            found = [v for v in found if (v.model, v.version) in keep]
+        return found
+
+    def _resolve(self, selectors: Sequence[Selector], *, all_models: bool) -> list[VersionInfo]:
         if all_models and selectors:
             raise UsageError("give model selectors or --all, not both")
         if not all_models and not selectors:

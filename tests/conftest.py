@@ -14,6 +14,8 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("GOVERN_POLICY", None)
+# One process per audit unless a test asks for --jobs: spawning workers costs seconds each.
+os.environ["GOVERN_JOBS"] = "1"
 
 import socket  # noqa: E402
 import subprocess  # noqa: E402
