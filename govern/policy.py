@@ -3,6 +3,10 @@
 A policy is a contract users write against, so every key is declared here and anything else is
 rejected with the file and key named. Great Expectations silently drops a malformed expectation;
 that would turn a typo into a pass, so each expectation is validated against GX on load.
+
+A pack is named after its file (``name``, if given, must equal the file name without ``.yaml``);
+within one policy a pack name stands for one file, a user's pack cannot take a built-in's name, and
+an entry lists a pack at most once: reports and ``packs_sha256`` identify packs by name alone.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import fnmatch
 import hashlib
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +38,8 @@ SENSITIVE_FEATURES = "$sensitive_features"
 ALL_COLUMNS = "$all_columns"
 COLUMN = "$column"
 _PLACEHOLDERS = (LABEL, SENSITIVE_FEATURES, ALL_COLUMNS, COLUMN)
+# Anything shaped like a placeholder is one, so a typo such as ``$lable`` is not a column name.
+_PLACEHOLDER_RE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
 
 _TOP_KEYS = {"version", "audit_experiment", "models"}
 _ENTRY_KEYS = {
@@ -139,14 +146,37 @@ class Policy:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """safe_load that also rejects duplicate keys, which plain YAML silently resolves."""
+    """safe_load that also rejects duplicate keys, which plain YAML silently resolves.
+
+    Booleans follow YAML 1.2 (``true``/``false`` only): under YAML 1.1 ``positive_label: yes`` would
+    silently become ``True`` and never equal the label value ``"yes"``.
+    """
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     keys: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue  # ``<<: *defaults``: keys written here override merged ones, as YAML says
         key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
+        try:
+            seen = key in keys
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be text, not a list or mapping", key_node.start_mark
+            ) from None
+        if seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
             )
@@ -161,20 +191,27 @@ def _read_yaml(path: Path, what: str) -> tuple[Any, str, str]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise PolicyError(f"{what} {path}: file not found") from None
+        raise _error(f"{what} {path}: file not found") from None
     except OSError as exc:
-        raise PolicyError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+        raise _error(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise PolicyError(f"{what} {path}: not UTF-8 text") from None
+        raise _error(f"{what} {path}: not UTF-8 text") from None
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PolicyError(f"{what} {path}: invalid YAML{where}: {problem}") from None
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["unreadable"])[0]
+        tag = re.match(r"could not determine a constructor for the tag '([^']*)'", problem)
+        if tag:
+            shown = re.sub(r"^tag:yaml\.org,2002:", "!!", tag.group(1))
+            problem = f"tag '{shown}' is not allowed (a policy is plain data)"
+        problem = " ".join(problem.split())
+        raise _error(f"{what} {path}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise _error(f"{what} {path}: invalid YAML: nested too deeply") from None
     return data, text, hashlib.sha256(raw).hexdigest()
 
 
@@ -192,7 +229,12 @@ class _Where:
 
     def error(self, message: str) -> PolicyError:
         at = f": {self.path}" if self.path else ""
-        return PolicyError(f"{self.file}{at}: {message}")
+        return _error(f"{self.file}{at}: {message}")
+
+
+def _error(message: str) -> PolicyError:
+    """A PolicyError on one line: control characters from keys or values are shown escaped."""
+    return PolicyError(re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], message))
 
 
 def _mapping(value: Any, where: _Where, allowed: set[str]) -> Mapping[str, Any]:
@@ -201,9 +243,13 @@ def _mapping(value: Any, where: _Where, allowed: set[str]) -> Mapping[str, Any]:
     for key in value:
         if not isinstance(key, str):
             raise where.error(f"keys must be text, got {key!r}")
-    unknown = sorted(set(value) - allowed)
+    unknown = [key for key in value if key not in allowed]
     if unknown:
-        raise where.error(f"unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
+        close = _suggest(unknown[0], sorted(allowed)).strip(" ()")
+        hint = f"{close}; " if close else ""
+        raise where.error(
+            f"unknown key '{unknown[0]}' ({hint}allowed: {', '.join(sorted(allowed))})"
+        )
     return value
 
 
@@ -214,7 +260,9 @@ def _type_name(value: Any) -> str:
 
 
 def _text(value: Any, where: _Where) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if isinstance(value, str) and not value.strip():
+        raise where.error("expected non-empty text, got an empty string")
+    if not isinstance(value, str):
         raise where.error(f"expected non-empty text, got {_type_name(value)}")
     return value
 
@@ -223,8 +271,9 @@ def _text_list(value: Any, where: _Where) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise where.error(f"expected a list of text, got {_type_name(value)}")
     items = tuple(_text(v, where / i) for i, v in enumerate(value))
-    if len(set(items)) != len(items):
-        raise where.error("list has duplicates")
+    for i, item in enumerate(items):
+        if item in items[:i]:
+            raise (where / i).error(f"'{item}' is listed twice (first at [{items.index(item)}])")
     return items
 
 
@@ -246,13 +295,16 @@ def _threshold(value: Any, where: _Where) -> Threshold:
         if key in data:
             number = _number(data[key], where / key)
             if not 0 <= number <= 1:
-                raise where.error(
-                    f"{key} must be between 0 and 1 (every supported disparity is), got {number:g}"
+                raise (where / key).error(
+                    f"must be between 0 and 1 (every supported disparity is), got {number:g}"
                 )
             bounds[key] = number
     lo, hi = bounds["min"], bounds["max"]
     if lo is not None and hi is not None and lo > hi:
         raise where.error(f"min {lo:g} is greater than max {hi:g}")
+    if (lo is None or lo == 0) and (hi is None or hi == 1):
+        # Every disparity lies in [0, 1]: such a threshold is a check that can never fail.
+        raise where.error("these bounds allow every value from 0 to 1: the check could never fail")
     return Threshold(min=lo, max=hi)
 
 
@@ -306,16 +358,29 @@ def _expectations(value: Any, where: _Where, origin: str) -> tuple[ExpectationTe
         w = where / i
         data = _mapping(item, w, _EXPECTATION_KEYS)
         if "type" not in data:
-            raise w.error("missing 'type'")
+            raise w.error("missing 'type' (the Great Expectations expectation, snake_case)")
         type_ = _text(data["type"], w / "type")
         kwargs = data.get("kwargs", {})
         if kwargs is None:
             kwargs = {}
         if not isinstance(kwargs, dict):
             raise (w / "kwargs").error(f"expected a mapping, got {_type_name(kwargs)}")
+        _check_placeholders(kwargs, w / "kwargs")
         for_each = None
         if "for_each_column" in data:
-            for_each = _text_list(data["for_each_column"], w / "for_each_column")
+            fw = w / "for_each_column"
+            for_each = _text_list(data["for_each_column"], fw)
+            if not for_each:
+                raise fw.error("expected at least one column or placeholder")
+            for j, item_ in enumerate(for_each):
+                if item_ == COLUMN:
+                    raise (fw / j).error(f"'{COLUMN}' stands for each of these, not one of them")
+                _check_placeholders(item_, fw / j)
+            if not _uses(kwargs, COLUMN):
+                raise (w / "kwargs").error(
+                    f"for_each_column needs '{COLUMN}' in kwargs, or every column would get the "
+                    "same check"
+                )
         elif _uses(kwargs, COLUMN):
             raise (w / "kwargs").error(f"'{COLUMN}' is only allowed with for_each_column")
         # Validate with placeholders replaced by plausible values, so a bad argument is caught on
@@ -327,8 +392,25 @@ def _expectations(value: Any, where: _Where, origin: str) -> tuple[ExpectationTe
             validate_expectation(type_, sample)
         except PolicyError as exc:
             raise w.error(str(exc)) from None
-        out.append(ExpectationTemplate(type_, dict(kwargs), for_each, f"{origin} [{i}]"))
+        out.append(ExpectationTemplate(type_, dict(kwargs), for_each, f"{origin}[{i}]"))
     return tuple(out)
+
+
+def _check_placeholders(value: Any, where: _Where) -> None:
+    """Reject ``$word`` that is not a placeholder; ``$$word`` is the literal text ``$word``."""
+    if isinstance(value, str):
+        if _PLACEHOLDER_RE.fullmatch(value) and value not in _PLACEHOLDERS:
+            raise where.error(
+                f"unknown placeholder '{value}'{_suggest(value, _PLACEHOLDERS)} "
+                f"(placeholders: {', '.join(_PLACEHOLDERS)}; write '$${value[1:]}' for the "
+                f"literal text '{value}')"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_placeholders(item, where / str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_placeholders(item, where / i)
 
 
 def _uses(value: Any, placeholder: str) -> bool:
@@ -418,24 +500,64 @@ def resolve_expectations(
     return specs
 
 
-def _load_pack(ref: str, where: _Where, base: Path) -> Pack:
-    builtin = checks_dir() / f"{ref}.yaml"
-    if "/" not in ref and "\\" not in ref and not ref.endswith((".yaml", ".yml")):
-        if not builtin.is_file():
-            available = sorted(p.stem for p in checks_dir().glob("*.yaml"))
-            raise where.error(
-                f"unknown pack '{ref}'{_suggest(ref, available)} "
-                f"(built in: {', '.join(available)}; or give a path to a pack file)"
-            )
-        path = builtin
-    else:
-        path = Path(ref) if Path(ref).is_absolute() else base / ref
-        if not path.is_file():
-            raise where.error(f"pack file {path} not found")
+class _Packs:
+    """Loads each pack file once per policy and keeps pack names unambiguous.
+
+    A pack's name is what reports, results and the recorded ``packs_sha256`` show, so within one
+    policy a name stands for exactly one file, and a user's pack cannot take a built-in's name.
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.by_file: dict[Path, Pack] = {}
+        self.by_name: dict[str, Path] = {}
+        self.builtins = {p.stem: p.resolve() for p in checks_dir().glob("*.yaml")}
+
+    def load(self, ref: str, where: _Where) -> Pack:
+        if "/" not in ref and "\\" not in ref and not ref.endswith((".yaml", ".yml")):
+            if ref not in self.builtins:
+                available = sorted(self.builtins)
+                raise where.error(
+                    f"unknown pack '{ref}'{_suggest(ref, available)} "
+                    f"(built in: {', '.join(available)}; or give a path to a pack file)"
+                )
+            path = self.builtins[ref]
+        else:
+            # Shown and named as written (a symlink keeps its own name); identified by its target.
+            path = Path(os.path.abspath(self.base / ref))
+            if path.is_dir():
+                raise where.error(f"pack file {path} is a folder, not a file")
+            if not path.is_file():
+                raise where.error(f"pack file {path} not found")
+        file = path.resolve()
+        if file not in self.by_file:
+            pack = _load_pack(path)
+            if pack.name in self.builtins and self.builtins[pack.name] != file:
+                raise where.error(
+                    f"pack {path} is named '{pack.name}' like the built-in pack; rename the file"
+                )
+            if pack.name in self.by_name:
+                raise where.error(
+                    f"pack {path} is named '{pack.name}' like {self.by_name[pack.name]}; pack "
+                    "names must be unique in a policy"
+                )
+            self.by_name[pack.name] = path
+            self.by_file[file] = pack
+        return self.by_file[file]
+
+
+def _load_pack(path: Path) -> Pack:
     data, text, sha = _read_yaml(path, "pack")
     pw = _Where(str(path))
+    if data is None:
+        raise pw.error("the file is empty")
     pack = _mapping(data, pw, _PACK_KEYS)
     name = _text(pack.get("name", path.stem), pw / "name")
+    if name != path.stem:
+        raise (pw / "name").error(
+            f"'{name}' differs from the file name '{path.name}': a pack is named after its file "
+            "so that reports name it as the policy does"
+        )
     description = pack.get("description", "")
     if not isinstance(description, str):
         raise (pw / "description").error("expected text")
@@ -443,7 +565,7 @@ def _load_pack(ref: str, where: _Where, base: Path) -> Pack:
     if not isinstance(source, str):
         raise (pw / "source").error("expected text")
     expectations = (
-        _expectations(pack["expectations"], pw / "expectations", f"pack {name}")
+        _expectations(pack["expectations"], pw / "expectations", f"pack {name} expectations")
         if "expectations" in pack
         else ()
     )
@@ -461,7 +583,7 @@ def _positive_label(value: Any, where: _Where) -> Any:
     raise where.error(f"expected a number, text or boolean, got {_type_name(value)}")
 
 
-def _entry(index: int, value: Any, where: _Where, base: Path) -> ModelPolicy:
+def _entry(index: int, value: Any, where: _Where, loader: _Packs) -> ModelPolicy:
     data = _mapping(value, where, _ENTRY_KEYS)
     if "match" not in data:
         raise where.error("missing 'match' (a glob on the registered model name)")
@@ -469,7 +591,16 @@ def _entry(index: int, value: Any, where: _Where, base: Path) -> ModelPolicy:
     packs: tuple[Pack, ...] = ()
     if "packs" in data:
         refs = _text_list(data["packs"], where / "packs")
-        packs = tuple(_load_pack(r, where / "packs" / i, base) for i, r in enumerate(refs))
+        loaded: list[Pack] = []
+        for i, ref in enumerate(refs):
+            pack = loader.load(ref, where / "packs" / i)
+            for j, other in enumerate(loaded):
+                if other.name == pack.name:
+                    raise (where / "packs" / i).error(
+                        f"pack '{pack.name}' is already listed at packs[{j}]"
+                    )
+            loaded.append(pack)
+        packs = tuple(loaded)
     label = _text(data["label"], where / "label") if "label" in data else None
     positive = (
         _positive_label(data["positive_label"], where / "positive_label")
@@ -481,9 +612,16 @@ def _entry(index: int, value: Any, where: _Where, base: Path) -> ModelPolicy:
         if "sensitive_features" in data
         else None
     )
+    if sensitive == ():
+        raise (where / "sensitive_features").error(
+            "expected at least one column; leave the key out to use the sensitive features "
+            "logged with the training data"
+        )
     dataset = _text(data["dataset"], where / "dataset") if "dataset" in data else None
     expectations = (
-        _expectations(data["expectations"], where / "expectations", f"policy {where.path}")
+        _expectations(
+            data["expectations"], where / "expectations", f"policy {where.path}.expectations"
+        )
         if "expectations" in data
         else ()
     )
@@ -504,21 +642,29 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     """Read and validate a policy file and every pack it names; raise PolicyError on any flaw."""
     policy_path = Path(path) if path is not None else default_policy_path()
     if not policy_path.exists() and path is None:
-        raise PolicyError(
+        raise _error(
             f"policy file {policy_path} not found (pass --policy FILE or set GOVERN_POLICY)"
         )
     if policy_path.is_dir():
-        raise PolicyError(f"policy {policy_path}: is a folder, not a file")
+        raise _error(f"policy {policy_path}: is a folder, not a file")
     data, text, sha = _read_yaml(policy_path, "policy")
     where = _Where(str(policy_path))
     if data is None:
         raise where.error("the file is empty")
+    try:
+        return _policy(data, where, policy_path, text, sha)
+    except RecursionError:
+        raise where.error("nested too deeply") from None
+
+
+def _policy(data: Any, where: _Where, policy_path: Path, text: str, sha: str) -> Policy:
     top = _mapping(data, where, _TOP_KEYS)
     if "version" not in top:
         raise where.error(f"missing 'version' (this govern reads version {POLICY_VERSION})")
-    if top["version"] != POLICY_VERSION or isinstance(top["version"], bool):
+    version = top["version"]
+    if type(version) is not int or version != POLICY_VERSION:
         raise (where / "version").error(
-            f"unsupported policy version {top['version']!r} (this govern reads {POLICY_VERSION})"
+            f"unsupported policy version {version!r} (this govern reads {POLICY_VERSION})"
         )
     experiment = DEFAULT_AUDIT_EXPERIMENT
     if "audit_experiment" in top:
@@ -527,7 +673,20 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
         raise where.error("missing 'models' (a list of entries with 'match')")
     models = top["models"]
     if not isinstance(models, list) or not models:
-        raise (where / "models").error("expected a non-empty list")
-    base = policy_path.resolve().parent
-    entries = tuple(_entry(i, m, where / "models" / i, base) for i, m in enumerate(models))
+        raise (where / "models").error(
+            f"expected a non-empty list of entries with 'match', got {_describe(models)}"
+        )
+    loader = _Packs(policy_path.resolve().parent)
+    entries = tuple(_entry(i, m, where / "models" / i, loader) for i, m in enumerate(models))
+    for entry in entries:
+        for earlier in entries[: entry.index]:
+            if earlier.match in (entry.match, "*"):
+                raise (where / "models" / entry.index / "match").error(
+                    f"'{entry.match}' can never apply: models[{earlier.index}] has match "
+                    f"'{earlier.match}' and the first matching entry wins"
+                )
     return Policy(str(policy_path), sha, text, experiment, entries)
+
+
+def _describe(value: Any) -> str:
+    return "an empty list" if value == [] else _type_name(value)
