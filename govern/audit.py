@@ -537,7 +537,11 @@ class _VersionAudit:
                         f"data: {', '.join(missing)}"
                     )
                 features = names
-        return _flatten(model.predict(df[features]))
+        try:
+            pred = model.predict(df[features])
+        except Exception as exc:
+            raise DataError(f"model {uri} could not predict: {one_line(exc)}") from exc
+        return _flatten(pred)
 
 
 def _flatten(pred: Any) -> Any:

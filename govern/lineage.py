@@ -309,4 +309,9 @@ def mlflow_digest(df: pd.DataFrame) -> str:
     """MLflow's own pandas digest, recomputed with MLflow's code so the two can only agree."""
     from mlflow.data.digest_utils import compute_pandas_digest
 
+    if len(df) == 0:
+        # MLflow tests ``df.map(type) == str``; on an empty pandas 3 string column ``map`` keeps the
+        # string dtype and the comparison raises. With no rows the digest is the same for any
+        # dtypes (the row count and the column names), so compare on object columns.
+        df = df.astype(object)
     return str(compute_pandas_digest(df))

@@ -600,11 +600,15 @@ def _check_result(plan: _Planned, check_id: str, outcome: Any) -> CheckResult:
         observed = small.get("unexpected_percent")
         summary = f"{desc}: {small['unexpected_count']} unexpected ({_pct(observed)})"
         total, missing = small.get("element_count"), small.get("missing_count")
+        # GX skips missing values in map expectations, so an empty table or an all-missing
+        # column "passes" having looked at nothing. Nothing checked is not a pass.
         if total == 0:
             summary = f"{desc}: no rows to check"
+            status = "fail"
         elif missing is not None and missing == total:
-            # GX skips missing values in map expectations, so an all-missing column "passes".
             summary = f"{desc}: nothing to check, all {total} values are missing"
+            if plan.type not in _ALL_MISSING_IS_SUCCESS:
+                status = "fail"
     else:
         observed = None
         summary = f"{desc}: {'met' if status == 'pass' else 'not met'}"
@@ -617,6 +621,10 @@ def _check_result(plan: _Planned, check_id: str, outcome: Any) -> CheckResult:
         threshold=threshold,
         details=details,
     )
+
+
+# Expectations for which "every value is missing" is the thing being asserted, not a vacuous pass.
+_ALL_MISSING_IS_SUCCESS = frozenset({"expect_column_values_to_be_null"})
 
 
 def run_expectations(df: pandas.DataFrame, specs: Sequence[ExpectationSpec]) -> list[CheckResult]:

@@ -7,6 +7,7 @@ positive label, the sensitive features and a SHA-256 over every byte of the data
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -28,13 +29,44 @@ from govern.lineage import (
     register_artifact_source,
     sha256_of,
 )
+from govern.registry import one_line
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow.data.pandas_dataset import PandasDataset
 
 
+_CSV_COMPRESSION = {".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+"""Compression of each compressed CSV suffix, given explicitly: pandas would infer it from the
+temporary file's name (``.tmp``) and write plain text under a ``.csv.bz2`` name."""
+
+
+def _check_suffix(path: Path) -> None:
+    if not path.name.lower().endswith(PARQUET_SUFFIXES + CSV_SUFFIXES):
+        suffix = "".join(path.suffixes) or "(none)"
+        supported = ", ".join(PARQUET_SUFFIXES + CSV_SUFFIXES)
+        raise DataError(
+            f"{path}: cannot write training data as {suffix}; name the file with one of: "
+            f"{supported}"
+        )
+
+
+def _write_csv(df: pd.DataFrame, tmp: str, name: str) -> None:
+    if name.endswith(".gz"):
+        # No file name and no time in the gzip header: the same data gives the same bytes, so
+        # the same SHA-256 (pandas would store the random temporary file's name).
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        ):
+            df.to_csv(gz, index=False, mode="wb", encoding="utf-8")
+        return
+    method = next((m for s, m in _CSV_COMPRESSION.items() if name.endswith(s)), None)
+    df.to_csv(tmp, index=False, compression={"method": method} if method else None)
+
+
 def _write(df: pd.DataFrame, path: Path) -> None:
+    _check_suffix(path)
     name = path.name.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -42,16 +74,11 @@ def _write(df: pd.DataFrame, path: Path) -> None:
     try:
         if name.endswith(PARQUET_SUFFIXES):
             df.to_parquet(tmp, index=False)
-        elif name.endswith(CSV_SUFFIXES):
-            compression = "infer" if not name.endswith(".csv") else None
-            df.to_csv(
-                tmp,
-                index=False,
-                compression={"method": "gzip", "mtime": 0} if name.endswith(".gz") else compression,
-            )
         else:
-            raise DataError(f"{path}: write the training data as .parquet or .csv")
+            _write_csv(df, tmp, name)
         os.replace(tmp, path)
+    except ImportError as exc:  # pyarrow for parquet, zstandard for .csv.zst
+        raise DataError(f"{path}: cannot write {''.join(path.suffixes)}: {one_line(exc)}") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -78,12 +105,21 @@ def log_training_data(
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
-    missing = [c for c in [label, *sensitive_features] if c not in df.columns]
-    if missing:
-        raise DataError(f"columns not in the DataFrame: {', '.join(map(str, missing))}")
     if isinstance(sensitive_features, str):
-        raise TypeError("sensitive_features must be a list of column names, not a string")
+        raise TypeError(
+            f"sensitive_features must be a list of column names, not the string "
+            f"{sensitive_features!r} (write [{sensitive_features!r}])"
+        )
+    sensitive = list(sensitive_features)
+    if label not in df.columns:
+        raise DataError(f"label column {label!r} is not in the DataFrame")
+    missing = [c for c in sensitive if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"sensitive feature(s) not in the DataFrame: {', '.join(repr(c) for c in missing)}"
+        )
     target = Path(path)
+    _check_suffix(target)
     _write(df, target)
     written = read_table(target)
     sha = sha256_of(target)
@@ -96,7 +132,7 @@ def log_training_data(
     dataset = from_pandas(written, source=source, name=name or target.name, targets=label)
     tags = {
         TAG_LABEL: label,
-        TAG_SENSITIVE: json.dumps(list(sensitive_features)),
+        TAG_SENSITIVE: json.dumps(sensitive),
         TAG_SHA256: sha,
         TAG_ROWS: str(len(written)),
     }

@@ -346,7 +346,8 @@ def test_empty_dataframe_with_columns() -> None:
             spec("expect_table_row_count_to_be_between", min_value=1),
         ],
     )
-    assert [r.status for r in results] == ["pass", "pass", "fail", "fail"]
+    # An empty table has nothing to check: never a pass.
+    assert [r.status for r in results] == ["fail", "fail", "fail", "fail"]
     assert "no rows to check" in results[0].summary
     assert results[2].observed is None
     for r in results:
@@ -366,13 +367,19 @@ def test_all_nan_column() -> None:
     assert null.status == "fail"
     assert null.details["result"]["unexpected_count"] == 4
     assert null.observed == 100.0
-    # GX skips missing values in map expectations; the summary must not pretend values were seen.
-    assert between.status == "pass"
+    # GX skips missing values in map expectations and calls that a success; govern does not.
+    assert between.status == "fail"
     assert "all 4 values are missing" in between.summary
     assert mean.status == "fail"
     assert mean.observed is None
     for r in (null, between, mean):
         json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_all_missing_is_a_pass_only_when_nulls_are_expected() -> None:
+    df = pd.DataFrame({"v": [np.nan] * 3})
+    (result,) = run_expectations(df, [spec("expect_column_values_to_be_null", column="v")])
+    assert result.status == "pass"
 
 
 def test_non_ascii_and_html_column_names() -> None:
