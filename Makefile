@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+AIRFLOW_VENV ?= .venv-airflow
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint install install-test clean
+.PHONY: demo test test-airflow lint install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "govern needs Python >= 3.11"'
@@ -22,12 +23,22 @@ demo: install
 	$(BIN)/govern demo --out govern-demo
 
 lint: install-test
-	$(BIN)/ruff check govern tests bench
-	$(BIN)/ruff format --check govern tests bench
+	$(BIN)/ruff check govern tests bench examples
+	$(BIN)/ruff format --check govern tests bench examples
 	$(BIN)/mypy
 
 test: install-test lint
 	$(BIN)/pytest -q
 
+# Airflow gets its own virtualenv: its pins (SQLAlchemy, pydantic, ...) conflict with MLflow's.
+$(AIRFLOW_VENV)/.installed: tests/airflow/requirements.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/pip install --quiet -r tests/airflow/requirements.txt
+	touch $@
+
+test-airflow: install-test $(AIRFLOW_VENV)/.installed
+	GOVERN_AIRFLOW_PYTHON=$(AIRFLOW_VENV)/bin/python $(BIN)/pytest -q tests/test_examples.py -k airflow
+
 clean:
-	rm -rf $(VENV) govern-demo build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) govern-demo build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

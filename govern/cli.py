@@ -319,6 +319,13 @@ def _emit(
     return run
 
 
+def _default_jobs(versions: int) -> int:
+    """One process per CPU when there is enough work to pay for starting them (each worker
+    imports mlflow and Great Expectations, several seconds); a few versions run serially."""
+    cpus = os.cpu_count() or 1
+    return cpus if versions >= 4 * cpus else 1
+
+
 def _check_out(out: Path | None) -> None:
     """Refuse an unusable --out before spending minutes on an audit."""
     if out is None:
@@ -349,7 +356,7 @@ def _check_out(out: Path | None) -> None:
     envvar="GOVERN_JOBS",
     metavar="N",
     help="Audit N versions at a time in worker processes. Default: $GOVERN_JOBS, else the "
-    "number of CPUs.",
+    "number of CPUs when there are at least four versions per CPU.",
 )
 @click.option(
     "--force",
@@ -407,7 +414,7 @@ def audit_cmd(
         progress=_Progress(),
         timeout=timeout,
         reuse=not force,
-        jobs=jobs if jobs is not None else (os.cpu_count() or 1),
+        jobs=jobs if jobs is not None else _default_jobs(len(versions)),
     )
     run = _emit(run, fmt, out, templates, junit)
     sys.exit(EXIT_BY_VERDICT[run.verdict])
