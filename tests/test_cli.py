@@ -39,8 +39,17 @@ def test_every_command_and_option_is_in_the_readme():
                 assert param.opts[0] in readme, f"README does not mention {name} {param.opts[0]}"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["audit", "--help"], ["gate", "--help"],
-                                  ["scan", "--help"], ["report", "--help"], ["demo", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["audit", "--help"],
+        ["gate", "--help"],
+        ["scan", "--help"],
+        ["report", "--help"],
+        ["demo", "--help"],
+    ],
+)
 def test_help_does_not_import_heavy_libraries(args):
     code = (
         "import sys\n"
@@ -111,11 +120,17 @@ def test_report_rerenders_from_results_json(tmp_path):
 
     check = CheckResult("integrity.sha256", "integrity", "fail", "data changed after training")
     run = AuditRun(
-        govern_version=__version__, started_at="2026-01-01T00:00:00Z",
-        finished_at="2026-01-01T00:01:00Z", policy_sha256="ab" * 32, policy_path="govern.yaml",
+        govern_version=__version__,
+        started_at="2026-01-01T00:00:00Z",
+        finished_at="2026-01-01T00:01:00Z",
+        policy_sha256="ab" * 32,
+        policy_path="govern.yaml",
         tracking_uri="http://127.0.0.1:5000",
-        versions=(VersionResult("m", "1", (), "r1", (check,), "2026-01-01T00:00:00Z",
-                                "2026-01-01T00:01:00Z"),),
+        versions=(
+            VersionResult(
+                "m", "1", (), "r1", (check,), "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"
+            ),
+        ),
     )
     src = tmp_path / "results.json"
     src.write_text(json.dumps(run.to_dict()))

@@ -17,8 +17,18 @@ REPO = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory):
     dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(dist), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(dist),
+            str(REPO),
+        ],
         check=True,
         capture_output=True,
     )
@@ -40,8 +50,17 @@ def test_wheel_contains_packs_templates_and_data(wheel):
 def test_installed_wheel_runs_the_demo_from_another_folder(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-         str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
     )
@@ -49,16 +68,27 @@ def test_installed_wheel_runs_the_demo_from_another_folder(wheel, tmp_path):
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target), "MLFLOW_DISABLE_TELEMETRY": "true"}
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import govern, govern.resources as r; print(govern.__file__); print(r.checks_dir()); "
-         "print(r.templates_dir())"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import govern, govern.resources as r; print(govern.__file__); print(r.checks_dir()); "
+            "print(r.templates_dir())",
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     for line in probe.stdout.split():
         assert line.startswith(str(target)), probe.stdout
     demo = subprocess.run(
         [sys.executable, "-c", "from govern.cli import main; main()", "demo", "--out", "d"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert demo.returncode == 0, demo.stderr[-3000:]
     index = Path(demo.stdout.strip())
