@@ -28,10 +28,12 @@ from govern.fairness import (
     DISPARITIES,
     METRICS,
     MISSING_LABEL,
+    _count_disparity,
+    _count_metrics,
     evaluate_fairness,
     group_key,
 )
-from govern.results import CheckResult, FairnessResult
+from govern.results import CheckResult, FairnessResult, GroupMetrics
 from govern.specs import FairnessSpec, Threshold
 
 REPO = Path(__file__).resolve().parents[1]
@@ -596,3 +598,323 @@ def test_module_import_stays_light() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# --- bootstrap confidence intervals -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_model(sample: pd.DataFrame) -> LogisticRegression:
+    return LogisticRegression(max_iter=1000).fit(sample[NUMERIC], sample["income"])
+
+
+def width(interval: tuple[float, float] | None) -> float:
+    assert interval is not None
+    return interval[1] - interval[0]
+
+
+def test_count_formulas_equal_fairlearn_point_estimates(
+    sample: pd.DataFrame, sample_model: LogisticRegression
+) -> None:
+    """The vectorised formulas the bootstrap uses, on the real confusion counts, give fairlearn's
+    numbers: every group metric and disparity, undefined (NaN) exactly where govern says None."""
+    features = ["sex", "race"]
+    predictions = sample_model.predict(sample[NUMERIC])
+    result, _ = evaluate_fairness(
+        sample["income"], predictions, sample[features], EVERYTHING, positive_label=POSITIVE
+    )
+    truth = (sample["income"] == POSITIVE).to_numpy()
+    predicted = predictions == POSITIVE
+    counts = np.zeros((1, len(result.groups), 4), dtype=np.int64)
+    for i, group in enumerate(result.groups):  # counted from the raw rows, not govern's cells
+        mask = np.logical_and.reduce([sample[f].to_numpy() == group.group[f] for f in features])
+        for quadrant, (t, p) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+            counts[0, i, quadrant] = np.sum(mask & (truth == t) & (predicted == p))
+    values = _count_metrics(counts, METRICS)
+    undefined = 0
+    for i, group in enumerate(result.groups):
+        for metric in METRICS:
+            ours = values[metric][0, i]
+            if group.metrics[metric] is None:
+                assert np.isnan(ours), (group.group, metric)
+                undefined += 1
+            else:
+                assert np.isclose(ours, group.metrics[metric], rtol=1e-12, atol=0)
+    assert undefined > 0
+    for name, point in result.disparities.items():
+        ours = _count_disparity(name, values)[0]
+        if point is None:
+            assert np.isnan(ours), name
+        else:
+            assert np.isclose(ours, point, rtol=1e-12, atol=1e-15), (name, ours, point)
+
+
+def test_intervals_agree_with_fairlearn_bootstrap(
+    sample: pd.DataFrame, sample_model: LogisticRegression
+) -> None:
+    """fairlearn's ``MetricFrame`` bootstrap (resampling raw rows, slowly) and govern's multinomial
+    draws over the cells estimate the same intervals: widths and ends within Monte Carlo noise."""
+    rows = sample.head(1000)
+    predictions = sample_model.predict(rows[NUMERIC])
+    truth = (rows["income"] == POSITIVE).astype(int).to_numpy()
+    predicted = (predictions == POSITIVE).astype(int)
+    functions = {m: RAW_FUNCTIONS[m] for m in ("selection_rate", "true_positive_rate")}
+    frame = flm.MetricFrame(
+        metrics=functions,
+        y_true=truth,
+        y_pred=predicted,
+        sensitive_features=rows["sex"],
+        n_boot=150,
+        ci_quantiles=[0.025, 0.975],
+        random_state=0,
+    )
+    spec = FairnessSpec(
+        metrics=tuple(functions),
+        thresholds={
+            "demographic_parity_difference": Threshold(max=1.0),
+            "equal_opportunity_difference": Threshold(max=1.0),
+        },
+    )
+    result, _ = evaluate_fairness(
+        rows["income"], predictions, rows[["sex"]], spec, positive_label=POSITIVE, bootstrap=4000
+    )
+    assert result.ci_level == 0.95
+    low, high = frame.by_group_ci
+    pairs: list[tuple[tuple[float, float] | None, tuple[float, float]]] = [
+        (g.metrics_ci[m], (low.loc[g.group["sex"], m], high.loc[g.group["sex"], m]))
+        for g in result.groups
+        for m in functions
+    ]
+    low_d, high_d = frame.difference_ci()
+    pairs += [
+        (result.disparities_ci[name], (low_d[metric], high_d[metric]))
+        for name, metric in (
+            ("demographic_parity_difference", "selection_rate"),
+            ("equal_opportunity_difference", "true_positive_rate"),
+        )
+    ]
+    for ours, theirs in pairs:
+        assert ours is not None
+        assert 0.7 < width(ours) / width(theirs) < 1.3, (ours, theirs)
+        assert abs(ours[0] - theirs[0]) < 0.3 * width(theirs), (ours, theirs)
+        assert abs(ours[1] - theirs[1]) < 0.3 * width(theirs), (ours, theirs)
+
+
+def test_intervals_contain_the_point_estimate_on_adult(
+    sample: pd.DataFrame, sample_model: LogisticRegression
+) -> None:
+    result, checks = evaluate_fairness(
+        sample["income"],
+        sample_model.predict(sample[NUMERIC]),
+        sample[["sex"]],
+        EVERYTHING,
+        positive_label=POSITIVE,
+    )
+    assert result.ci_level == 0.95
+    assert result.ci_note == (
+        "95% confidence intervals: percentiles of 200 bootstrap resamples of the 6,000 rows "
+        "(drawn with replacement, seed 0)"
+    )
+    intervals = [(g.metrics[m], g.metrics_ci[m]) for g in result.groups for m in METRICS]
+    intervals += [(result.disparities[d], result.disparities_ci[d]) for d in DISPARITIES]
+    assert len(intervals) == 2 * len(METRICS) + len(DISPARITIES)
+    inside = 0
+    for point, interval in intervals:
+        assert point is not None and interval is not None
+        low, high = interval
+        assert 0.0 <= low <= high <= 1.0
+        assert high > low  # thousands of rows: no value is certain
+        inside += low <= point <= high
+    # Percentile intervals of a max-minus-min can miss a point estimate near 0; group metrics not.
+    assert inside >= 0.9 * len(intervals)
+    for group in result.groups:
+        for metric, interval in group.metrics_ci.items():
+            point = group.metrics[metric]
+            assert point is not None and interval is not None
+            assert interval[0] <= point <= interval[1], (group.group, metric)
+    # The gate does not look at the intervals.
+    assert all(c.status == "pass" for c in checks)
+
+
+def test_intervals_narrow_with_more_data(
+    sample: pd.DataFrame, full_adult: pd.DataFrame, sample_model: LogisticRegression
+) -> None:
+    spec = FairnessSpec(
+        metrics=DEFAULT_METRICS,
+        thresholds={
+            "demographic_parity_difference": Threshold(max=1.0),
+            "equalized_odds_ratio": Threshold(min=0.0),
+        },
+    )
+    results = [
+        evaluate_fairness(
+            data["income"],
+            sample_model.predict(data[NUMERIC]),
+            data[["sex"]],
+            spec,
+            positive_label=POSITIVE,
+        )[0]
+        for data in (sample, full_adult)
+    ]
+    small, large = results
+    assert (small.rows, large.rows) == (6000, 32561)
+    # Standard errors shrink with the square root of the rows: about 0.43 times as wide.
+    for g_small, g_large in zip(small.groups, large.groups, strict=True):
+        assert g_small.group == g_large.group
+        for metric in DEFAULT_METRICS:
+            ratio = width(g_large.metrics_ci[metric]) / width(g_small.metrics_ci[metric])
+            assert ratio < 0.7, (g_small.group, metric, ratio)
+    for name in spec.thresholds:
+        ratio = width(large.disparities_ci[name]) / width(small.disparities_ci[name])
+        assert ratio < 0.7, (name, ratio)
+
+
+def test_intervals_omitted_above_the_row_limit_or_when_disabled() -> None:
+    y_true, y_pred, sensitive = balanced({"F": 40, "M": 40})
+    spec = FairnessSpec(thresholds={"demographic_parity_ratio": Threshold(min=0.8)})
+    with_ci, _ = evaluate_fairness(y_true, y_pred, sensitive, spec, max_bootstrap_rows=80)
+    assert with_ci.ci_level == 0.95
+    assert set(with_ci.disparities_ci) == {"demographic_parity_ratio"}
+    assert all(set(g.metrics_ci) == set(DEFAULT_METRICS) for g in with_ci.groups)
+
+    cases = {
+        "confidence intervals omitted: 80 rows exceed the 79-row limit for bootstrapping": {
+            "max_bootstrap_rows": 79
+        },
+        "confidence intervals omitted: bootstrap disabled": {"bootstrap": 0},
+    }
+    for note, kwargs in cases.items():
+        result, checks = evaluate_fairness(y_true, y_pred, sensitive, spec, **kwargs)
+        assert result.ci_note == note
+        assert result.ci_level is None
+        assert result.disparities_ci == {}
+        assert all(g.metrics_ci == {} for g in result.groups)
+        # Nothing else changes.
+        assert result.disparities == with_ci.disparities
+        assert [g.metrics for g in result.groups] == [g.metrics for g in with_ci.groups]
+
+
+def test_default_row_limit_note() -> None:
+    rows = 1_000_000
+    sensitive = pd.DataFrame({"sex": np.repeat(np.array(["F", "M"]), rows // 2)})
+    y_true = np.tile(np.array([0, 1, 1, 0]), rows // 4)
+    y_pred = np.tile(np.array([0, 1, 0, 1]), rows // 4)
+    result, _ = evaluate_fairness(y_true, y_pred, sensitive, FairnessSpec())
+    assert result.ci_note == (
+        "confidence intervals omitted: 1,000,000 rows exceed the 200,000-row limit for "
+        "bootstrapping"
+    )
+    assert result.ci_level is None
+
+
+def test_intervals_are_deterministic_given_the_seed() -> None:
+    y_true, y_pred, sensitive = balanced({"F": 60, "M": 40})
+    spec = FairnessSpec(
+        metrics=METRICS, thresholds={"equalized_odds_difference": Threshold(max=0.2)}
+    )
+    first, _ = evaluate_fairness(y_true, y_pred, sensitive, spec, seed=7)
+    again, _ = evaluate_fairness(y_true, y_pred, sensitive, spec, seed=7)
+    assert first == again
+    other, _ = evaluate_fairness(y_true, y_pred, sensitive, spec, seed=8)
+    assert other.disparities == first.disparities
+    assert other.disparities_ci != first.disparities_ci
+    assert other.ci_note is not None and "seed 8" in other.ci_note
+    # The draws do not depend on the order the rows come in.
+    order = np.random.default_rng(1).permutation(len(y_true))
+    shuffled, _ = evaluate_fairness(
+        np.asarray(y_true)[order],
+        np.asarray(y_pred)[order],
+        sensitive.iloc[order],
+        spec,
+        seed=7,
+    )
+    assert shuffled == first
+
+
+def test_undefined_values_in_resamples_are_left_out_and_noted() -> None:
+    # M has one positive label in 40 rows: its TPR is defined, but about a third of resamples
+    # draw no positive M row at all. X has no positive labels: no TPR, so no interval.
+    y_true, y_pred, sensitive = balanced({"F": 40})
+    y_true += [1] + [0] * 39
+    y_pred += [1] + [i % 2 for i in range(39)]
+    y_true += [0] * 40
+    y_pred += [i % 2 for i in range(40)]
+    sensitive = pd.concat([sensitive, frame(sex=["M"] * 40 + ["X"] * 40)], ignore_index=True)
+    spec = FairnessSpec(
+        metrics=("selection_rate", "true_positive_rate"),
+        thresholds={
+            "equal_opportunity_difference": Threshold(max=1.0),
+            "demographic_parity_difference": Threshold(max=1.0),
+        },
+    )
+    result, _ = evaluate_fairness(y_true, y_pred, sensitive, spec)
+    by_sex = {g.group["sex"]: g for g in result.groups}
+    assert by_sex["M"].metrics["true_positive_rate"] == 1.0
+    assert by_sex["M"].metrics_ci["true_positive_rate"] == (1.0, 1.0)
+    assert by_sex["X"].metrics["true_positive_rate"] is None
+    assert by_sex["X"].metrics_ci["true_positive_rate"] is None
+    assert by_sex["X"].metrics_ci["selection_rate"] is not None
+    assert result.disparities["equal_opportunity_difference"] is None
+    assert result.disparities_ci["equal_opportunity_difference"] is None
+    assert result.disparities_ci["demographic_parity_difference"] is not None
+    note = result.ci_note
+    assert note is not None
+    assert "left out of its interval" in note
+    assert "sex=M: true_positive_rate (" in note
+    assert "sex=F" not in note and "sex=X" not in note and "selection_rate" not in note
+
+
+def test_bad_bootstrap_arguments_are_value_errors() -> None:
+    y_true, y_pred, sensitive = balanced({"F": 4, "M": 4})
+    with pytest.raises(ValueError, match="bootstrap must be >= 0"):
+        evaluate_fairness(y_true, y_pred, sensitive, FairnessSpec(), bootstrap=-1)
+    for level in (0.0, 1.0, 95):
+        with pytest.raises(ValueError, match="ci_level must be between 0 and 1"):
+            evaluate_fairness(y_true, y_pred, sensitive, FairnessSpec(), ci_level=level)
+
+
+def test_intervals_survive_a_strict_json_round_trip(
+    sample: pd.DataFrame, sample_model: LogisticRegression
+) -> None:
+    predictions = sample_model.predict(sample[NUMERIC])
+    for kwargs in ({}, {"bootstrap": 0}):
+        result, _ = evaluate_fairness(
+            sample["income"],
+            predictions,
+            sample[["sex", "race"]],
+            EVERYTHING,
+            positive_label=POSITIVE,
+            **kwargs,
+        )
+        data = result.to_dict()
+        text = json.dumps(data, allow_nan=False)
+        again = FairnessResult.from_dict(json.loads(text))
+        assert again.to_dict() == data
+        assert again == result
+        if kwargs:
+            continue
+        assert data["ci_level"] == 0.95
+        assert any(v is None for v in data["disparities_ci"].values())
+        group = data["groups"][0]
+        assert set(group["metrics_ci"]) == set(METRICS)
+        assert any(v is None for v in group["metrics_ci"].values())
+        assert all(v is None or len(v) == 2 for v in group["metrics_ci"].values())
+
+
+def test_results_without_intervals_still_load() -> None:
+    """``results.json`` written before intervals existed, and the positional constructors."""
+    old = {
+        "sensitive_features": ["sex"],
+        "groups": [{"group": {"sex": "F"}, "count": 40, "positives": 3, "metrics": {"x": 0.5}}],
+        "disparities": {"demographic_parity_ratio": 0.9},
+        "min_group_size": 30,
+    }
+    result = FairnessResult.from_dict(old)
+    assert result.disparities_ci == {} and result.ci_level is None and result.ci_note is None
+    assert result.groups[0].metrics_ci == {}
+    assert result == FairnessResult(
+        ("sex",),
+        (GroupMetrics({"sex": "F"}, 40, 3, {"x": 0.5}),),
+        {"demographic_parity_ratio": 0.9},
+        30,
+    )
