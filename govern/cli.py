@@ -132,6 +132,27 @@ def policy_option(fn: F) -> F:
     )(fn)
 
 
+pdf_option = click.option(
+    "--pdf",
+    is_flag=True,
+    help="Also print each version report to PDF beside its HTML (needs Chromium; with --out).",
+)
+paper_option = click.option(
+    "--paper",
+    type=click.Choice(["A4", "Letter"]),
+    default="A4",
+    show_default=True,
+    help="Paper size for --pdf.",
+)
+
+
+def _write_pdfs(run: AuditRun, out: Path, paper: str) -> None:
+    from govern.pdf import write_pdfs
+
+    written = write_pdfs(run, out, paper=paper)
+    _say(f"{len(written)} PDF report(s) written under {out}")
+
+
 def run_options(fn: F) -> F:
     """Options shared by audit and gate."""
     for option in reversed(
@@ -172,6 +193,8 @@ def run_options(fn: F) -> F:
                 type=click.Path(file_okay=False, exists=True, path_type=Path),
                 help="Folder of Jinja2 templates overriding the packaged ones.",
             ),
+            pdf_option,
+            paper_option,
             click.option(
                 "--timeout",
                 type=click.FloatRange(min=1),
@@ -277,13 +300,21 @@ def scan(selectors: tuple[str, ...], all_models: bool, fmt: str, tracking_uri: s
 
 
 def _emit(
-    run: AuditRun, fmt: str, out: Path | None, templates: Path | None, junit: Path | None
+    run: AuditRun,
+    fmt: str,
+    out: Path | None,
+    templates: Path | None,
+    junit: Path | None,
+    pdf: bool = False,
+    paper: str = "A4",
 ) -> AuditRun:
     if out is not None:
         from govern.report import write_outputs
 
         run = write_outputs(run, out, templates=templates)
         _say(f"report: {out / 'index.html'}")
+        if pdf:
+            _write_pdfs(run, out, paper)
     if junit is not None:
         from govern._io import atomic_write_text
         from govern.junit import render_junit
@@ -326,8 +357,10 @@ def _default_jobs(versions: int) -> int:
     return cpus if versions >= 4 * cpus else 1
 
 
-def _check_out(out: Path | None) -> None:
-    """Refuse an unusable --out before spending minutes on an audit."""
+def _check_out(out: Path | None, pdf: bool = False) -> None:
+    """Refuse an unusable --out (or --pdf without one) before spending minutes on an audit."""
+    if pdf and out is None:
+        raise click.UsageError("--pdf needs --out: the PDFs are written beside the HTML reports")
     if out is None:
         return
     from govern.errors import OutputError
@@ -381,6 +414,8 @@ def audit_cmd(
     no_write: bool,
     no_load_model: bool,
     templates: Path | None,
+    pdf: bool,
+    paper: str,
     timeout: float | None,
     tracking_uri: str | None,
 ) -> None:
@@ -398,7 +433,7 @@ def audit_cmd(
     from govern.audit import audit
     from govern.policy import load_policy
 
-    _check_out(out)
+    _check_out(out, pdf)
     policy = load_policy(policy_path)
     registry = _registry(tracking_uri)
     versions = registry.resolve(
@@ -416,7 +451,7 @@ def audit_cmd(
         reuse=not force,
         jobs=jobs if jobs is not None else _default_jobs(len(versions)),
     )
-    run = _emit(run, fmt, out, templates, junit)
+    run = _emit(run, fmt, out, templates, junit, pdf, paper)
     sys.exit(EXIT_BY_VERDICT[run.verdict])
 
 
@@ -440,6 +475,8 @@ def gate_cmd(
     no_write: bool,
     no_load_model: bool,
     templates: Path | None,
+    pdf: bool,
+    paper: str,
     timeout: float | None,
     tracking_uri: str | None,
 ) -> None:
@@ -465,7 +502,7 @@ def gate_cmd(
     sel = parse_selector(selector)
     if promote_to is not None:
         validate_alias(promote_to)
-    _check_out(out)
+    _check_out(out, pdf)
     policy = load_policy(policy_path)
     registry = _registry(tracking_uri)
     result = gate(
@@ -479,7 +516,7 @@ def gate_cmd(
         progress=_Progress(),
         timeout=timeout,
     )
-    _emit(result.run, fmt, out, templates, junit)
+    _emit(result.run, fmt, out, templates, junit, pdf, paper)
     _say(result.message)
     code = EXIT_BY_VERDICT[result.verdict]
     if code == EXIT_PASS and promote_to is not None and not result.promoted:
@@ -500,8 +537,10 @@ def gate_cmd(
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Folder of Jinja2 templates overriding the packaged ones.",
 )
+@pdf_option
+@paper_option
 @handle_errors
-def report_cmd(results: Path, out: Path, templates: Path | None) -> None:
+def report_cmd(results: Path, out: Path, templates: Path | None, pdf: bool, paper: str) -> None:
     """Re-render HTML reports from a results.json without rerunning any check.
 
     The evidence (results.json) is read as it is; only the presentation is rebuilt, so a
@@ -515,7 +554,9 @@ def report_cmd(results: Path, out: Path, templates: Path | None) -> None:
 
     _check_out(out)
     run = load_results(results)
-    write_outputs(run, out, templates=templates)
+    run = write_outputs(run, out, templates=templates)
+    if pdf:
+        _write_pdfs(run, out, paper)
     _out(str(out / "index.html"))
 
 

@@ -152,3 +152,46 @@ def test_report_rejects_a_file_that_is_not_results_json(tmp_path):
     result = run_cli("report", str(bad), "--out", str(tmp_path / "o"))
     assert result.exit_code == 2
     assert "not a govern results.json" in result.stderr
+
+
+def test_pdf_without_out_is_a_usage_error():
+    result = run_cli("audit", "--all", "--pdf")
+    assert result.exit_code == 2
+    assert "--pdf needs --out" in result.output
+
+
+def test_report_pdf_prints_each_version(tmp_path):
+    import os
+
+    from govern.pdf import find_chromium
+    from govern.results import AuditRun, CheckResult, VersionResult
+
+    if find_chromium() is None:
+        if os.environ.get("GOVERN_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required (GOVERN_REQUIRE_BROWSER is set) but not found")
+        pytest.skip("Chromium not installed: apt-get install chromium")
+    check = CheckResult("fairness.demographic_parity_ratio", "fairness", "fail", "ratio 0.3")
+    run = AuditRun(
+        govern_version=__version__,
+        started_at="2026-01-01T00:00:00Z",
+        finished_at="2026-01-01T00:01:00Z",
+        policy_sha256="cd" * 32,
+        policy_path="govern.yaml",
+        tracking_uri="sqlite:///x.db",
+        versions=(
+            VersionResult(
+                "m", "7", (), "r1", (check,), "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"
+            ),
+        ),
+    )
+    src = tmp_path / "results.json"
+    src.write_text(json.dumps(run.to_dict()))
+    out = tmp_path / "out"
+
+    result = run_cli("report", str(src), "--out", str(out), "--pdf", "--paper", "Letter")
+
+    assert result.exit_code == 0, result.output
+    pdfs = list((out / "reports").glob("*.pdf"))
+    assert len(pdfs) == 1
+    assert pdfs[0].read_bytes().startswith(b"%PDF")
+    assert "1 PDF report(s) written" in result.stderr
