@@ -195,3 +195,26 @@ def test_report_pdf_prints_each_version(tmp_path):
     assert len(pdfs) == 1
     assert pdfs[0].read_bytes().startswith(b"%PDF")
     assert "1 PDF report(s) written" in result.stderr
+
+
+def test_unwritable_out_folder_is_one_line_exit_3(tmp_path):
+    """Tests run as root, for whom permission bits do not bind; /proc refuses every new file."""
+    if not Path("/proc/self").exists():
+        pytest.skip("needs Linux /proc as an unwritable location")
+    from govern.results import AuditRun
+
+    run = AuditRun(
+        __version__,
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:01Z",
+        "ab" * 32,
+        "govern.yaml",
+        "sqlite:///x.db",
+        (),
+    )
+    src = tmp_path / "results.json"
+    src.write_text(json.dumps(run.to_dict()))
+    result = run_cli("report", str(src), "--out", "/proc/govern-unwritable")
+    assert result.exit_code == 3
+    assert "/proc/govern-unwritable" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
