@@ -108,7 +108,8 @@ def render_summary(
     for result in ordered[:max_rows]:
         disparity = key_disparity(result)
         cells = [
-            _MARK.get(result.verdict, escape(result.verdict.upper())),
+            _MARK.get(result.verdict, escape(result.verdict.upper()))
+            + (" (reused)" if isinstance(result.metadata.get("reused_from"), dict) else ""),
             escape(result.model),
             escape(result.version),
             ", ".join(escape(a, 80) for a in result.aliases),

@@ -195,3 +195,23 @@ def test_empty_run_is_an_error_summary() -> None:
     text = render_summary(make_run())
     assert text.startswith("## ⚠️ ERROR: govern audit of 0 model versions")
     assert "No versions were audited" in text and "| Verdict |" not in text
+
+
+def test_reused_results_are_marked():
+    from govern.markdown import render_summary
+    from govern.results import AuditRun, CheckResult, VersionResult
+
+    check = CheckResult("integrity.sha256", "integrity", "pass", "ok")
+    reused = VersionResult(
+        "m",
+        "1",
+        (),
+        None,
+        (check,),
+        "a",
+        "b",
+        metadata={"reused_from": {"audit_run_id": "r", "audited_at": "t"}},
+    )
+    fresh = VersionResult("m", "2", (), None, (check,), "a", "b")
+    text = render_summary(AuditRun("0.1.0", "a", "b", "ab" * 32, "p", "u", (reused, fresh)))
+    assert text.count("(reused)") == 1

@@ -1675,3 +1675,29 @@ def test_an_older_macros_override_keeps_working(tmp_path: Path) -> None:
 def test_missing_template_folder_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a folder"):
         make_environment(tmp_path / "nope")
+
+
+def test_reused_results_are_marked_in_report_and_index(tmp_path):
+    """Issue 5: the report says which results were reused from an earlier audit."""
+    from dataclasses import replace as _replace
+
+    from govern.report import render_index, render_version_report
+    from govern.results import AuditRun, CheckResult, VersionResult
+
+    check = CheckResult("integrity.sha256", "integrity", "pass", "matches")
+    version = VersionResult(
+        "m",
+        "1",
+        (),
+        "r",
+        (check,),
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:01Z",
+        metadata={"reused_from": {"audit_run_id": "abc123", "audited_at": "2025-12-31T01:02:03Z"}},
+    )
+    fresh = _replace(version, version="2", metadata={})
+    run = AuditRun("0.1.0", "a", "b", "ab" * 32, "p.yaml", "sqlite:///x", (version, fresh))
+    html = render_version_report(version, run)
+    assert "Reused result." in html and "abc123" in html and "2025-12-31T01:02:03Z" in html
+    assert "Reused result." not in render_version_report(fresh, run)
+    assert render_index(run).count(">reused<") == 1
