@@ -252,7 +252,7 @@ class _VersionAudit:
             missing={str(c): int(n) for c, n in df.isna().sum().items()},
             label_balance=_balance(df[label]) if label and label in df.columns else {},
         )
-        self._describe(entry, df, label, positive, sensitive)
+        self._describe(entry, df)
         self._integrity(training, recomputed, sha, logged_sha, len(df))
         if len(df) == 0:
             self.add(_check("lineage.rows", "lineage", "error", "the training data has no rows"))
@@ -266,20 +266,19 @@ class _VersionAudit:
                     "data with govern.track.log_training_data",
                 )
             )
-        self._quality(entry, df, label, sensitive)
-        spec = entry.fairness_spec()
-        if spec.thresholds or sensitive:
-            self._fairness(entry, df, label, positive, sensitive, tmp)
+        self._quality(entry, df)
+        if entry.fairness_spec().thresholds or sensitive:
+            self._fairness(entry, df, tmp)
 
-    def _describe(
-        self,
-        entry: ModelPolicy,
-        df: pd.DataFrame,
-        label: str | None,
-        positive: Any,
-        sensitive: Sequence[str],
-    ) -> None:
+    # The steps below read the label, positive label and sensitive features from
+    # ``self.training``, where _audit_data resolved them once (policy first, then govern.track).
+
+    def _describe(self, entry: ModelPolicy, df: pd.DataFrame) -> None:
         from govern.representation import describe_representation
+
+        assert self.training is not None
+        label, positive = self.training.label, self.training.positive_label
+        sensitive = self.training.sensitive_features
 
         is_positive = None
         if label and label in df.columns:
@@ -351,11 +350,11 @@ class _VersionAudit:
                 )
             )
 
-    def _quality(
-        self, entry: ModelPolicy, df: pd.DataFrame, label: str | None, sensitive: Sequence[str]
-    ) -> None:
+    def _quality(self, entry: ModelPolicy, df: pd.DataFrame) -> None:
         from govern.quality import run_expectations
 
+        assert self.training is not None
+        label, sensitive = self.training.label, self.training.sensitive_features
         specs = resolve_expectations(
             entry,
             label=label or "(no label)",
@@ -376,16 +375,12 @@ class _VersionAudit:
                 )
             )
 
-    def _fairness(
-        self,
-        entry: ModelPolicy,
-        df: pd.DataFrame,
-        label: str | None,
-        positive: Any,
-        sensitive: Sequence[str],
-        tmp: Path,
-    ) -> None:
+    def _fairness(self, entry: ModelPolicy, df: pd.DataFrame, tmp: Path) -> None:
         from govern.fairness import evaluate_fairness
+
+        assert self.training is not None
+        label, positive = self.training.label, self.training.positive_label
+        sensitive = self.training.sensitive_features
 
         def error(summary: str, id_: str = "fairness.run") -> None:
             self.add(_check(id_, "fairness", "error", f"fairness not evaluated: {summary}"))
