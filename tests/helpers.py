@@ -95,14 +95,6 @@ def results_of(result: Result) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-class SlowModel:
-    """Wraps a model; predict sleeps first, to exercise --timeout on a real loaded model."""
-
-    def __init__(self, inner: Any, seconds: float):
-        self.inner = inner
-        self.seconds = seconds
-
-
 def log_slow_model(
     uri: str, name: str, data: Any, inner: Any, data_path: Path, seconds: float
 ) -> str:
