@@ -9,7 +9,7 @@ and a scikit-learn ``LogisticRegression`` on the numeric columns is registered a
 Then, alternately, one fresh process per side and per round (so each side's peak memory is its
 own):
 
-- **govern**: ``load_policy`` + ``Registry`` + ``resolve`` + ``govern.audit.audit(write=False,
+- **govern**: ``load_policy`` + ``Registry`` + ``resolve`` + the pipeline's ``audit(write=False,
   jobs=1)`` (what ``govern audit big/1 --no-write --jobs 1`` runs) + ``write_outputs`` (the HTML
   report, index and results.json that ``--out`` writes). The policy resolves to 10 expectations
   (the baseline pack's 8 and two more) and the four-fifths pack plus five group metrics.
@@ -96,14 +96,14 @@ def _import_common() -> None:
 
 def child_govern(uri: str, policy_path: str, out: str, profile: bool) -> dict[str, Any]:
     _import_common()
-    import govern.audit
-    import govern.fairness  # noqa: F401
-    import govern.quality  # noqa: F401
-    import govern.report
-    import govern.representation  # noqa: F401
-    from govern.policy import load_policy
-    from govern.registry import Registry
-    from govern.selectors import parse_selector
+    import govern.checks.fairness  # noqa: F401
+    import govern.checks.quality  # noqa: F401
+    import govern.checks.representation  # noqa: F401
+    import govern.pipeline.audit
+    import govern.render.html
+    from govern.config.policy import load_policy
+    from govern.config.selectors import parse_selector
+    from govern.registry.client import Registry
 
     baseline = rss_bytes()
     profiler = None
@@ -116,8 +116,8 @@ def child_govern(uri: str, policy_path: str, out: str, profile: bool) -> dict[st
     policy = load_policy(policy_path)
     registry = Registry(uri)
     versions = registry.resolve([parse_selector(f"{MODEL}/1")])
-    result = govern.audit.audit(registry, policy, versions, write=False, jobs=1)
-    govern.report.write_outputs(result, Path(out))
+    result = govern.pipeline.audit.audit(registry, policy, versions, write=False, jobs=1)
+    govern.render.html.write_outputs(result, Path(out))
     elapsed = time.perf_counter() - start
     if profiler is not None:
         profiler.stop()

@@ -4,7 +4,8 @@ Run from the repository root: ``.venv/bin/python bench/bench_fairness.py [rows] 
 [--fairlearn-runs N] [--no-bootstrap]``.
 
 1,000,000 rows, two sensitive features (2 x 4 = 8 groups), five metrics. Compares
-``govern.fairness.evaluate_fairness`` (collapse to confusion cells, fairlearn on the cells), a bare
+``govern.checks.fairness.evaluate_fairness`` (collapse to confusion cells, fairlearn on the
+cells), a bare
 pandas group-by of the confusion counts (the floor: no fairlearn at all) and fairlearn's
 ``MetricFrame`` on the raw rows (the reference), checks the three agree and prints the timings.
 
@@ -35,9 +36,9 @@ import fairlearn.metrics as flm  # noqa: E402
 import sklearn.metrics as skm  # noqa: E402
 from benchlib import finish, goal, header, loadavg  # noqa: E402
 
-import govern.fairness  # noqa: E402
-from govern.fairness import evaluate_fairness  # noqa: E402
-from govern.specs import FairnessSpec, Threshold  # noqa: E402
+import govern.checks.fairness  # noqa: E402
+from govern.checks.fairness import evaluate_fairness  # noqa: E402
+from govern.model.specs import FairnessSpec, Threshold  # noqa: E402
 
 T = TypeVar("T")
 
@@ -205,7 +206,7 @@ def main(rows: int = 1_000_000, rounds: int = 7, fairlearn_runs: int = 3) -> Non
 def bootstrap_timer() -> Iterator[list[float]]:
     """Time govern's bootstrap step alone: the difference of two whole runs is mostly noise."""
     spent: list[float] = []
-    original = govern.fairness._bootstrap
+    original = govern.checks.fairness._bootstrap
 
     def timed_bootstrap(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
@@ -213,11 +214,11 @@ def bootstrap_timer() -> Iterator[list[float]]:
         spent.append(time.perf_counter() - start)
         return out
 
-    govern.fairness._bootstrap = timed_bootstrap
+    govern.checks.fairness._bootstrap = timed_bootstrap
     try:
         yield spent
     finally:
-        govern.fairness._bootstrap = original
+        govern.checks.fairness._bootstrap = original
 
 
 def best_of(repeat: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float]:

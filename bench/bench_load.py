@@ -48,10 +48,10 @@ def main() -> int:
     from mlflow.tracking import MlflowClient
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    from govern.audit import audit
+    from govern.config.policy import load_policy
     from govern.demo import log_model, train_models
-    from govern.policy import load_policy
-    from govern.registry import Registry
+    from govern.pipeline.audit import audit
+    from govern.registry.client import Registry
     from govern.resources import adult_sample_path
     from govern.track import log_training_data
 

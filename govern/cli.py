@@ -23,8 +23,8 @@ from govern.errors import EXIT_INFRA, EXIT_PASS, EXIT_VIOLATION, GovernError
 from govern.redact import scrub
 
 if TYPE_CHECKING:
-    from govern.registry import Registry
-    from govern.results import AuditRun
+    from govern.model.results import AuditRun
+    from govern.registry.client import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,7 +147,7 @@ paper_option = click.option(
 
 
 def _write_pdfs(run: AuditRun, out: Path, paper: str) -> None:
-    from govern.pdf import write_pdfs
+    from govern.render.pdf import write_pdfs
 
     written = write_pdfs(run, out, paper=paper)
     _say(f"{len(written)} PDF report(s) written under {out}")
@@ -233,7 +233,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _registry(tracking_uri: str | None) -> Registry:
-    from govern.registry import Registry
+    from govern.registry.client import Registry
 
     registry = Registry(tracking_uri)
     registry.ping()
@@ -241,7 +241,7 @@ def _registry(tracking_uri: str | None) -> Registry:
 
 
 def _selectors(selectors: tuple[str, ...]) -> list[Any]:
-    from govern.selectors import parse_selector
+    from govern.config.selectors import parse_selector
 
     return [parse_selector(s) for s in selectors]
 
@@ -270,7 +270,7 @@ def scan(selectors: tuple[str, ...], all_models: bool, fmt: str, tracking_uri: s
       govern scan --all
       govern scan credit-risk --format json
     """
-    from govern.scan import scan_versions
+    from govern.pipeline.scan import scan_versions
 
     registry = _registry(tracking_uri)
     versions = registry.resolve(_selectors(selectors), all_models=all_models or not selectors)
@@ -278,7 +278,7 @@ def scan(selectors: tuple[str, ...], all_models: bool, fmt: str, tracking_uri: s
     if fmt == "json":
         _out(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
         return
-    from govern.table import render_table
+    from govern.render.table import render_table
 
     _out(
         render_table(
@@ -309,7 +309,7 @@ def _emit(
     paper: str = "A4",
 ) -> AuditRun:
     if out is not None:
-        from govern.report import write_outputs
+        from govern.render.html import write_outputs
 
         run = write_outputs(run, out, templates=templates)
         _say(f"report: {out / 'index.html'}")
@@ -317,17 +317,17 @@ def _emit(
             _write_pdfs(run, out, paper)
     if junit is not None:
         from govern._io import atomic_write_text
-        from govern.junit import render_junit
+        from govern.render.junit import render_junit
 
         atomic_write_text(junit, render_junit(run))
     if fmt == "markdown":
-        from govern.markdown import render_summary
+        from govern.render.markdown import render_summary
 
         _out(render_summary(run))
     elif fmt == "json":
         _out(json.dumps(run.to_dict(), indent=2, ensure_ascii=False, allow_nan=False))
     else:
-        from govern.table import render_table
+        from govern.render.table import render_table
 
         rows = []
         for v in run.versions:
@@ -430,8 +430,8 @@ def audit_cmd(
       govern audit --all --out reports/
       govern audit credit-risk@champion --policy govern.yaml --format json
     """
-    from govern.audit import audit
-    from govern.policy import load_policy
+    from govern.config.policy import load_policy
+    from govern.pipeline.audit import audit
 
     _check_out(out, pdf)
     policy = load_policy(policy_path)
@@ -490,9 +490,9 @@ def gate_cmd(
       govern gate credit-risk/7 --promote-to production
       govern gate models:/credit-risk@candidate --policy govern.yaml
     """
-    from govern.gate import gate
-    from govern.policy import load_policy
-    from govern.selectors import parse_selector, validate_alias
+    from govern.config.policy import load_policy
+    from govern.config.selectors import parse_selector, validate_alias
+    from govern.pipeline.gate import gate
 
     if promote_to is not None and no_write:
         raise click.UsageError(
@@ -550,7 +550,7 @@ def report_cmd(results: Path, out: Path, templates: Path | None, pdf: bool, pape
     Example:
       govern report reports/results.json --out reports-v2/
     """
-    from govern.report import load_results, write_outputs
+    from govern.render.html import load_results, write_outputs
 
     _check_out(out)
     run = load_results(results)

@@ -171,7 +171,7 @@ def run_demo(out: Path, *, progress: Callable[[str], None] | None = None) -> Pat
     say = progress or (lambda _msg: None)
     out = Path(out).resolve()
     _prepare(out)
-    from govern.registry import quiet_mlflow
+    from govern.registry.client import quiet_mlflow
 
     quiet_mlflow()
     import logging
@@ -215,10 +215,10 @@ def run_demo(out: Path, *, progress: Callable[[str], None] | None = None) -> Pat
         mlflow.set_tracking_uri(previous_uri)
 
     (out / "govern.yaml").write_text(POLICY)
-    from govern.audit import audit
-    from govern.policy import load_policy
-    from govern.registry import Registry
-    from govern.report import write_outputs
+    from govern.config.policy import load_policy
+    from govern.pipeline.audit import audit
+    from govern.registry.client import Registry
+    from govern.render.html import write_outputs
 
     registry = Registry(uri)
     policy = load_policy(out / "govern.yaml")

@@ -1,4 +1,4 @@
-"""The reports in a real browser: headless Chromium, driven by Playwright and by govern.pdf.
+"""The reports in a real browser: headless Chromium, driven by Playwright and by govern.render.pdf.
 
 What the HTML tests cannot see is checked here: that the pages load with no console error, no
 failed or blocked request and no CSP violation; that planted payloads stay text even with the CSP
@@ -40,16 +40,7 @@ from test_report import (
 )
 
 from govern.errors import EXIT_INFRA, GovernError
-from govern.pdf import (
-    MISSING,
-    PdfError,
-    find_chromium,
-    render_pdf,
-    render_pdf_cli,
-    write_pdfs,
-)
-from govern.report import INDEX_SORTS, report_filename, write_outputs
-from govern.results import (
+from govern.model.results import (
     AuditRun,
     FairnessResult,
     GroupMetrics,
@@ -57,6 +48,15 @@ from govern.results import (
     RepresentationGroup,
     TrainingData,
     VersionResult,
+)
+from govern.render.html import INDEX_SORTS, report_filename, write_outputs
+from govern.render.pdf import (
+    MISSING,
+    PdfError,
+    find_chromium,
+    render_pdf,
+    render_pdf_cli,
+    write_pdfs,
 )
 
 CHROMIUM = find_chromium()
@@ -76,7 +76,7 @@ def _temp_under_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     """Chromium's throw-away profile and its own temporary files go under the test's folder.
 
     That folder is deeper than Chromium's socket path allows, so every PDF test also checks that
-    govern.pdf copes with a long $TMPDIR (as CI runners have)."""
+    govern.render.pdf copes with a long $TMPDIR (as CI runners have)."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -218,7 +218,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         unavailable("Playwright not installed: pip install -e '.[test]'")
     scratch = str(tmp_path_factory.mktemp("browser-tmp"))
     # The driver's and Chromium's own temporary files, unless the folder is too deep for the
-    # Unix socket Chromium keeps there (see govern.pdf._SOCKET_DIR_MAX).
+    # Unix socket Chromium keeps there (see govern.render.pdf._SOCKET_DIR_MAX).
     tmpdir = scratch if len(scratch) <= 60 else "/tmp"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TMPDIR", tmpdir)

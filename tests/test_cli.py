@@ -116,7 +116,7 @@ def test_out_pointing_at_a_file_is_refused_before_auditing(tmp_path):
 
 
 def test_report_rerenders_from_results_json(tmp_path):
-    from govern.results import AuditRun, CheckResult, VersionResult
+    from govern.model.results import AuditRun, CheckResult, VersionResult
 
     check = CheckResult("integrity.sha256", "integrity", "fail", "data changed after training")
     run = AuditRun(
@@ -163,8 +163,8 @@ def test_pdf_without_out_is_a_usage_error():
 def test_report_pdf_prints_each_version(tmp_path):
     import os
 
-    from govern.pdf import find_chromium
-    from govern.results import AuditRun, CheckResult, VersionResult
+    from govern.model.results import AuditRun, CheckResult, VersionResult
+    from govern.render.pdf import find_chromium
 
     if find_chromium() is None:
         if os.environ.get("GOVERN_REQUIRE_BROWSER"):
@@ -201,7 +201,7 @@ def test_unwritable_out_folder_is_one_line_exit_3(tmp_path):
     """Tests run as root, for whom permission bits do not bind; /proc refuses every new file."""
     if not Path("/proc/self").exists():
         pytest.skip("needs Linux /proc as an unwritable location")
-    from govern.results import AuditRun
+    from govern.model.results import AuditRun
 
     run = AuditRun(
         __version__,

@@ -233,7 +233,7 @@ def test_audit_numbers_equal_fairlearn_on_the_models_predictions(
 
 def test_change_after_row_10000_is_caught(sqlite_uri, tmp_path, adult, trained):
     """MLflow's digest hashes the first 10,000 rows only; govern's full SHA-256 sees the rest."""
-    from govern.lineage import mlflow_digest
+    from govern.registry.lineage import mlflow_digest
 
     _, mitigated = trained
     big = pd.concat([adult, adult], ignore_index=True)  # 12,000 real rows
@@ -356,7 +356,7 @@ def test_unknown_expectation_type_exits_2_before_touching_the_registry(tmp_path)
 
 
 def test_model_with_more_versions_than_a_page(server, tmp_path, adult, trained):
-    from govern.registry import Registry
+    from govern.registry.client import Registry
 
     _, mitigated = trained
     name = _name("paged")

@@ -996,7 +996,7 @@ def test_same_data_writes_the_same_bytes(tmp_path, adult, uri):
                 adult.head(50), tmp_path / "t.csv.gz", label=LABEL, sensitive_features=["sex"]
             )
         digests.append(ds.digest)
-    from govern.lineage import sha256_of
+    from govern.registry.lineage import sha256_of
 
     first = sha256_of(tmp_path / "t.csv.gz")
     with mlflow.start_run():

@@ -1,4 +1,4 @@
-"""govern.fairness against real fairlearn on real data, and every way it must fail closed.
+"""govern.checks.fairness against real fairlearn on real data, and every way it must fail closed.
 
 The oracle is fairlearn itself, run the slow way (an unaggregated ``MetricFrame`` and fairlearn's
 named disparity functions on the raw rows): govern collapses rows into confusion cells first, and
@@ -22,8 +22,7 @@ import sklearn.metrics as skm
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from govern.errors import DataError, PolicyError
-from govern.fairness import (
+from govern.checks.fairness import (
     DEFAULT_METRICS,
     DISPARITIES,
     METRICS,
@@ -33,8 +32,9 @@ from govern.fairness import (
     evaluate_fairness,
     group_key,
 )
-from govern.results import CheckResult, FairnessResult, GroupMetrics
-from govern.specs import FairnessSpec, Threshold
+from govern.errors import DataError, PolicyError
+from govern.model.results import CheckResult, FairnessResult, GroupMetrics
+from govern.model.specs import FairnessSpec, Threshold
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "govern" / "data" / "adult-sample.csv.gz"
@@ -593,7 +593,7 @@ def test_result_is_strict_json(sample: pd.DataFrame) -> None:
 
 def test_module_import_stays_light() -> None:
     code = (
-        "import sys, govern.fairness; "
+        "import sys, govern.checks.fairness; "
         "heavy = [m for m in ('pandas', 'numpy', 'fairlearn', 'sklearn') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 import pytest
 from test_report import HOSTILE, chk, full_version, make_run, make_version
 
-from govern.markdown import escape, render_summary
-from govern.report import report_filename, write_outputs
+from govern.render.html import report_filename, write_outputs
+from govern.render.markdown import escape, render_summary
 
 PAYLOADS = (
     "a|b",
@@ -198,8 +198,8 @@ def test_empty_run_is_an_error_summary() -> None:
 
 
 def test_reused_results_are_marked():
-    from govern.markdown import render_summary
-    from govern.results import AuditRun, CheckResult, VersionResult
+    from govern.model.results import AuditRun, CheckResult, VersionResult
+    from govern.render.markdown import render_summary
 
     check = CheckResult("integrity.sha256", "integrity", "pass", "ok")
     reused = VersionResult(

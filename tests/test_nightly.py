@@ -93,7 +93,7 @@ def test_unchanged_versions_are_reused_and_changes_invalidate_exactly_them(night
     assert all("reused_from" not in v["metadata"] for v in fourth.values())
 
     # So does a new govern version.
-    monkeypatch.setattr("govern.audit.__version__", "99.0.0")
+    monkeypatch.setattr("govern.pipeline.audit.__version__", "99.0.0")
     fifth = _by_ref(results_of(_audit(nightly)))
     assert all("reused_from" not in v["metadata"] for v in fifth.values())
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from govern.errors import EXIT_USAGE, PolicyError
-from govern.policy import (
+from govern.checks.quality import validate_expectation
+from govern.config.policy import (
     DEFAULT_AUDIT_EXPERIMENT,
     DEFAULT_MIN_GROUP_SIZE,
     ModelPolicy,
@@ -23,9 +23,9 @@ from govern.policy import (
     load_policy,
     resolve_expectations,
 )
-from govern.quality import validate_expectation
+from govern.errors import EXIT_USAGE, PolicyError
+from govern.model.specs import Threshold
 from govern.resources import checks_dir
-from govern.specs import Threshold
 
 BUILTINS = sorted(p.stem for p in checks_dir().glob("*.yaml"))
 

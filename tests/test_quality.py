@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from govern.checks.quality import known_expectation_types, run_expectations, validate_expectation
 from govern.errors import PolicyError
-from govern.quality import known_expectation_types, run_expectations, validate_expectation
-from govern.results import CheckResult
-from govern.specs import ExpectationSpec
+from govern.model.results import CheckResult
+from govern.model.specs import ExpectationSpec
 
 REPO = Path(__file__).resolve().parents[1]
 ADULT = REPO / "govern" / "data" / "adult-sample.csv.gz"
@@ -531,12 +531,12 @@ def test_known_expectation_types() -> None:
 
 
 def test_import_is_cheap_and_runs_are_offline_and_quiet() -> None:
-    """In a fresh interpreter: importing govern.quality pulls in neither GX nor pandas, and a run
-    opens no network connection and prints no progress bar."""
+    """In a fresh interpreter: importing govern.checks.quality pulls in neither GX nor pandas, and
+    a run opens no network connection and prints no progress bar."""
     code = textwrap.dedent(
         """
         import socket, sys
-        import govern.quality as q
+        import govern.checks.quality as q
         assert "great_expectations" not in sys.modules, "GX imported at module import"
         assert "pandas" not in sys.modules, "pandas imported at module import"
         attempts = []
@@ -546,7 +546,7 @@ def test_import_is_cheap_and_runs_are_offline_and_quiet() -> None:
             raise OSError("network disabled in test")
         socket.socket.connect = connect
         import pandas as pd
-        from govern.specs import ExpectationSpec
+        from govern.model.specs import ExpectationSpec
         df = pd.DataFrame({"x": [1.0, 2.0, None] * 50})
         specs = [
             ExpectationSpec("expect_column_values_to_not_be_null", {"column": "x"}),

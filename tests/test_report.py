@@ -24,19 +24,8 @@ from typing import Any
 import pytest
 from markupsafe import Markup
 
-from govern.charts import fairness_charts, threshold_bands
 from govern.errors import OutputError, UsageError
-from govern.report import (
-    INDEX_SORTS,
-    css_string,
-    describe_expectation,
-    make_environment,
-    render_index,
-    render_version_report,
-    report_filename,
-    write_outputs,
-)
-from govern.results import (
+from govern.model.results import (
     AuditRun,
     CheckResult,
     FairnessResult,
@@ -46,6 +35,17 @@ from govern.results import (
     RepresentationGroup,
     TrainingData,
     VersionResult,
+)
+from govern.render.charts import fairness_charts, threshold_bands
+from govern.render.html import (
+    INDEX_SORTS,
+    css_string,
+    describe_expectation,
+    make_environment,
+    render_index,
+    render_version_report,
+    report_filename,
+    write_outputs,
 )
 
 # --------------------------------------------------------------------------- a tiny DOM
@@ -1086,7 +1086,8 @@ def test_govern_help_does_not_import_matplotlib() -> None:
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from govern.cli import main\n"
-        "import govern.report, govern.charts, govern.pdf, govern.markdown\n"
+        "import govern.render.html, govern.render.charts\n"
+        "import govern.render.pdf, govern.render.markdown\n"
         "assert CliRunner().invoke(main, ['--help']).exit_code == 0\n"
         "print('matplotlib' in sys.modules)\n"
     )
@@ -1681,8 +1682,8 @@ def test_reused_results_are_marked_in_report_and_index(tmp_path):
     """Issue 5: the report says which results were reused from an earlier audit."""
     from dataclasses import replace as _replace
 
-    from govern.report import render_index, render_version_report
-    from govern.results import AuditRun, CheckResult, VersionResult
+    from govern.model.results import AuditRun, CheckResult, VersionResult
+    from govern.render.html import render_index, render_version_report
 
     check = CheckResult("integrity.sha256", "integrity", "pass", "matches")
     version = VersionResult(

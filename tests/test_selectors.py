@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from govern.config.selectors import Selector, parse_selector, validate_alias
 from govern.errors import EXIT_USAGE, UsageError
-from govern.selectors import Selector, parse_selector, validate_alias
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from govern.errors import PolicyError
-from govern.results import CheckResult, jsonable
-from govern.specs import ExpectationSpec
+from govern.model.results import CheckResult, jsonable
+from govern.model.specs import ExpectationSpec
 
 if TYPE_CHECKING:
     import pandas

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from govern.results import Representation, RepresentationGroup
+from govern.model.results import Representation, RepresentationGroup
 
 if TYPE_CHECKING:
     import pandas as pd

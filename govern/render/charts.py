@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from govern.results import FairnessResult, GroupMetrics
+from govern.model.results import FairnessResult, GroupMetrics
 
 LABEL_MAX = 48
 """Characters of a group name drawn on a chart; the full name is in the table next to it."""
@@ -110,7 +110,7 @@ def _ci(group: GroupMetrics, metric: str) -> tuple[float, float] | None:
 def disparity_metrics(name: str) -> tuple[str, ...]:
     """The group metrics a disparity is computed from; read from its name when govern does not
     know it (a results.json from a newer govern), so its band is still drawn on the right chart."""
-    from govern.fairness import DISPARITIES
+    from govern.checks.fairness import DISPARITIES
 
     if name in DISPARITIES:
         return DISPARITIES[name]

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from govern.errors import DataError, LineageError
 from govern.redact import redact_uri
-from govern.registry import Registry, VersionInfo, one_line
+from govern.registry.client import Registry, VersionInfo, one_line
 
 if TYPE_CHECKING:
     import pandas as pd

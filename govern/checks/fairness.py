@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from govern.errors import DataError, PolicyError
-from govern.results import CheckResult, FairnessResult, GroupMetrics
-from govern.specs import FairnessSpec, Threshold
+from govern.model.results import CheckResult, FairnessResult, GroupMetrics
+from govern.model.specs import FairnessSpec, Threshold
 
 if TYPE_CHECKING:
     import numpy as np
@@ -194,7 +194,9 @@ def _metrics_to_compute(spec: FairnessSpec) -> tuple[str, ...]:
         raise PolicyError(f"unknown fairness metric(s) {unknown}; govern supports {list(METRICS)}")
     bad = [d for d in spec.thresholds if d not in DISPARITIES]
     if bad:
-        raise PolicyError(f"unknown fairness disparity(ies) {bad}; see govern.fairness.DISPARITIES")
+        raise PolicyError(
+            f"unknown fairness disparity(ies) {bad}; see govern.checks.fairness.DISPARITIES"
+        )
     wanted = list(spec.metrics or DEFAULT_METRICS)
     for disparity in spec.thresholds:
         wanted.extend(DISPARITIES[disparity])

@@ -22,8 +22,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from govern import __version__
+from govern.config.policy import ModelPolicy, Policy, resolve_expectations
 from govern.errors import GovernError
-from govern.lineage import (
+from govern.model.results import (
+    AuditRun,
+    CheckResult,
+    FairnessResult,
+    HistoryEntry,
+    Representation,
+    TrainingData,
+    VersionResult,
+)
+from govern.redact import redact_uri
+from govern.registry.client import READY, Registry, VersionInfo, one_line
+from govern.registry.lineage import (
     TAG_LABEL,
     TAG_POSITIVE_LABEL,
     TAG_SENSITIVE,
@@ -33,18 +45,6 @@ from govern.lineage import (
     mlflow_digest,
     read_table,
     sha256_of,
-)
-from govern.policy import ModelPolicy, Policy, resolve_expectations
-from govern.redact import redact_uri
-from govern.registry import READY, Registry, VersionInfo, one_line
-from govern.results import (
-    AuditRun,
-    CheckResult,
-    FairnessResult,
-    HistoryEntry,
-    Representation,
-    TrainingData,
-    VersionResult,
 )
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ class _VersionAudit:
     # ``self.training``, where _audit_data resolved them once (policy first, then govern.track).
 
     def _describe(self, entry: ModelPolicy, df: pd.DataFrame) -> None:
-        from govern.representation import describe_representation
+        from govern.checks.representation import describe_representation
 
         assert self.training is not None
         label, positive = self.training.label, self.training.positive_label
@@ -354,7 +354,7 @@ class _VersionAudit:
             )
 
     def _quality(self, entry: ModelPolicy, df: pd.DataFrame) -> None:
-        from govern.quality import run_expectations
+        from govern.checks.quality import run_expectations
 
         assert self.training is not None
         label, sensitive = self.training.label, self.training.sensitive_features
@@ -379,7 +379,7 @@ class _VersionAudit:
             )
 
     def _fairness(self, entry: ModelPolicy, df: pd.DataFrame, tmp: Path) -> None:
-        from govern.fairness import evaluate_fairness
+        from govern.checks.fairness import evaluate_fairness
 
         assert self.training is not None
         label, positive = self.training.label, self.training.positive_label
@@ -786,7 +786,7 @@ def audit_one(
         result = replace(result, metadata={**result.metadata, "history_error": str(exc)})
     if not write or result.metadata.get("reused_from"):
         return result
-    from govern.report import render_version_report
+    from govern.render.html import render_version_report
 
     try:
         single = new_run(registry, policy, [result], result.started_at)

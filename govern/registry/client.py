@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from govern.config.selectors import Selector
 from govern.errors import NotFoundError, RegistryError, UsageError
 from govern.redact import redact_uri, register_uri_secrets, scrub
-from govern.selectors import Selector
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

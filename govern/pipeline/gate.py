@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from govern.audit import Progress, audit
+from govern.config.policy import Policy
+from govern.config.selectors import Selector, validate_alias
 from govern.errors import UsageError
-from govern.policy import Policy
-from govern.registry import READY, Registry
-from govern.results import AuditRun
-from govern.selectors import Selector, validate_alias
+from govern.model.results import AuditRun
+from govern.pipeline.audit import Progress, audit
+from govern.registry.client import READY, Registry
 
 
 @dataclass(frozen=True)

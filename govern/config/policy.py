@@ -24,8 +24,8 @@ from typing import Any
 import yaml
 
 from govern.errors import PolicyError
+from govern.model.specs import ExpectationSpec, FairnessSpec, Threshold
 from govern.resources import checks_dir
-from govern.specs import ExpectationSpec, FairnessSpec, Threshold
 
 POLICY_VERSION = 1
 DEFAULT_POLICY_FILE = "govern.yaml"
@@ -309,7 +309,7 @@ def _threshold(value: Any, where: _Where) -> Threshold:
 
 
 def _fairness(value: Any, where: _Where) -> PartialFairness:
-    from govern.fairness import DISPARITIES, METRICS
+    from govern.checks.fairness import DISPARITIES, METRICS
 
     data = _mapping(value, where, _FAIRNESS_KEYS)
     min_group_size = None
@@ -349,7 +349,7 @@ def _suggest(name: str, options: Sequence[str] | Mapping[str, Any]) -> str:
 
 
 def _expectations(value: Any, where: _Where, origin: str) -> tuple[ExpectationTemplate, ...]:
-    from govern.quality import validate_expectation
+    from govern.checks.quality import validate_expectation
 
     if not isinstance(value, list):
         raise where.error(f"expected a list, got {_type_name(value)}")

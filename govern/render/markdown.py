@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from govern.results import AuditRun, VersionResult
+from govern.model.results import AuditRun, VersionResult
 
 MAX_SUMMARIES = 3
 """Failed-check summaries shown per version; the report has all of them."""
@@ -76,7 +76,7 @@ def render_summary(
     first, like the index, and the table is cut after ``max_rows`` rows or ``MAX_CHARS``
     characters so the summary stays within what a PR comment accepts.
     """
-    from govern.report import INDEX_NAME, key_disparity, report_href
+    from govern.render.html import INDEX_NAME, key_disparity, report_href
 
     counts = run.counts()
     total = len(run.versions)

@@ -34,7 +34,7 @@ from govern._io import atomic_write_bytes
 from govern.errors import OutputError
 
 if TYPE_CHECKING:
-    from govern.results import AuditRun
+    from govern.model.results import AuditRun
 
 CHROMIUM_ENV = "GOVERN_CHROMIUM"
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
@@ -369,7 +369,7 @@ def write_pdfs(
     Each PDF goes next to its HTML report (``reports/<name>.pdf``). One browser prints them all:
     starting Chromium costs more than printing a page.
     """
-    from govern.report import report_href
+    from govern.render.html import report_href
 
     paper = _paper(paper)
     out_dir = Path(out_dir)

@@ -1,6 +1,6 @@
 """The validated, resolved form of what a policy asks for.
 
-These are what the check modules consume; ``govern.policy`` builds them from YAML and rejects
+These are what the check modules consume; ``govern.config.policy`` builds them from YAML and rejects
 anything malformed before a single check runs.
 """
 

@@ -8,7 +8,7 @@ column names, category values, expectation kwargs) and is treated as hostile: al
 autoescaped, no value is ever marked safe, no value is ever put in a URL, and the pages carry a
 Content-Security-Policy that forbids scripts and any network access. Reports are opened from disk
 years later, often offline, so they are self-contained: inline CSS, no JavaScript, no fonts or
-images by URL; charts are SVG images carried in ``data:`` URIs (``govern.charts``).
+images by URL; charts are SVG images carried in ``data:`` URIs (``govern.render.charts``).
 
 The index is written once per sort order (``INDEX_SORTS``) and the column headers link between
 the copies: a table a reviewer can sort without any script, that stays one plain table however
@@ -32,8 +32,7 @@ import jinja2
 
 from govern._io import atomic_write_text
 from govern.errors import OutputError, UsageError
-from govern.resources import templates_dir
-from govern.results import (
+from govern.model.results import (
     KINDS,
     SCHEMA_VERSION,
     AuditRun,
@@ -43,6 +42,7 @@ from govern.results import (
     VersionResult,
     jsonable,
 )
+from govern.resources import templates_dir
 
 REPORTS_DIR = "reports"
 INDEX_NAME = "index.html"
@@ -671,7 +671,7 @@ def bound_text(threshold: Any) -> str:
 
 
 def _disparity_meaning(name: str) -> str:
-    from govern.charts import disparity_metrics
+    from govern.render.charts import disparity_metrics
 
     metrics = " and ".join(disparity_metrics(name)) or "the metric"
     worst = " (the worse of the two)" if name.startswith("equalized_odds_") else ""
@@ -790,7 +790,7 @@ def _fairness_view(
             }
         )
     thresholds = _thresholds(result) if result is not None else {}
-    from govern.charts import fairness_charts
+    from govern.render.charts import fairness_charts
 
     level = getattr(fairness, "ci_level", None)
     return {
@@ -1135,7 +1135,7 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 def _summary(run: AuditRun, report_base: str | None) -> str:
-    from govern.markdown import render_summary
+    from govern.render.markdown import render_summary
 
     return _SURROGATES.sub("\ufffd", render_summary(run, report_base=report_base))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from govern.results import AuditRun
+from govern.model.results import AuditRun
 
 # XML 1.0 forbids most control characters; a hostile name must not make the file unparsable.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from govern.errors import GovernError
-from govern.lineage import find_lineage
 from govern.redact import redact_uri
-from govern.registry import Registry, VersionInfo
+from govern.registry.client import Registry, VersionInfo
+from govern.registry.lineage import find_lineage
 
 
 @dataclass(frozen=True)

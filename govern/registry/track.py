@@ -1,0 +1,142 @@
+"""Training-side helper: log the training data so a later audit can find and prove it.
+
+MLflow keeps a dataset's source and an 8-character digest of its first 10,000 rows, but not its
+label column. ``log_training_data`` records what an auditor needs and MLflow drops: the label, the
+positive label, the sensitive features and a SHA-256 over every byte of the data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from govern.errors import DataError
+from govern.registry.client import one_line
+from govern.registry.lineage import (
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    TAG_LABEL,
+    TAG_POSITIVE_LABEL,
+    TAG_ROWS,
+    TAG_SENSITIVE,
+    TAG_SHA256,
+    TRAINING_CONTEXT,
+    read_table,
+    register_artifact_source,
+    sha256_of,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.data.pandas_dataset import PandasDataset
+
+
+_CSV_COMPRESSION = {".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+"""Compression of each compressed CSV suffix, given explicitly: pandas would infer it from the
+temporary file's name (``.tmp``) and write plain text under a ``.csv.bz2`` name."""
+
+
+def _check_suffix(path: Path) -> None:
+    if not path.name.lower().endswith(PARQUET_SUFFIXES + CSV_SUFFIXES):
+        suffix = "".join(path.suffixes) or "(none)"
+        supported = ", ".join(PARQUET_SUFFIXES + CSV_SUFFIXES)
+        raise DataError(
+            f"{path}: cannot write training data as {suffix}; name the file with one of: "
+            f"{supported}"
+        )
+
+
+def _write_csv(df: pd.DataFrame, tmp: str, name: str) -> None:
+    if name.endswith(".gz"):
+        # No file name and no time in the gzip header: the same data gives the same bytes, so
+        # the same SHA-256 (pandas would store the random temporary file's name).
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        ):
+            df.to_csv(gz, index=False, mode="wb", encoding="utf-8")
+        return
+    method = next((m for s, m in _CSV_COMPRESSION.items() if name.endswith(s)), None)
+    df.to_csv(tmp, index=False, compression={"method": method} if method else None)
+
+
+def _write(df: pd.DataFrame, path: Path) -> None:
+    _check_suffix(path)
+    name = path.name.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        if name.endswith(PARQUET_SUFFIXES):
+            df.to_parquet(tmp, index=False)
+        else:
+            _write_csv(df, tmp, name)
+        os.replace(tmp, path)
+    except ImportError as exc:  # pyarrow for parquet, zstandard for .csv.zst
+        raise DataError(f"{path}: cannot write {''.join(path.suffixes)}: {one_line(exc)}") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def log_training_data(
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    label: str,
+    sensitive_features: Sequence[str],
+    name: str | None = None,
+    positive_label: Any = None,
+    artifact: bool = False,
+) -> PandasDataset:
+    """Write ``df`` to ``path`` and log it as the active run's training input.
+
+    The logged dataset is built from the file as re-read from disk, not from ``df``: the auditor
+    will read the file, so the digest must be of what the file holds (CSV, for one, does not keep
+    dtypes). With ``artifact=True`` the file is also uploaded to the run's artifacts and the
+    dataset's source points there (``runs:/<run>/training-data/<file>``), so an audit on another
+    machine can fetch it.
+    """
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
+    if isinstance(sensitive_features, str):
+        raise TypeError(
+            f"sensitive_features must be a list of column names, not the string "
+            f"{sensitive_features!r} (write [{sensitive_features!r}])"
+        )
+    sensitive = list(sensitive_features)
+    if label not in df.columns:
+        raise DataError(f"label column {label!r} is not in the DataFrame")
+    missing = [c for c in sensitive if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"sensitive feature(s) not in the DataFrame: {', '.join(repr(c) for c in missing)}"
+        )
+    target = Path(path)
+    _check_suffix(target)
+    _write(df, target)
+    written = read_table(target)
+    sha = sha256_of(target)
+    run = mlflow.active_run() or mlflow.start_run()
+    source: str = str(target.resolve())
+    if artifact:
+        register_artifact_source()
+        mlflow.log_artifact(str(target), artifact_path="training-data")
+        source = f"runs:/{run.info.run_id}/training-data/{target.name}"
+    dataset = from_pandas(written, source=source, name=name or target.name, targets=label)
+    tags = {
+        TAG_LABEL: label,
+        TAG_SENSITIVE: json.dumps(sensitive),
+        TAG_SHA256: sha,
+        TAG_ROWS: str(len(written)),
+    }
+    if positive_label is not None:
+        tags[TAG_POSITIVE_LABEL] = json.dumps(positive_label)
+    mlflow.log_input(dataset, context=TRAINING_CONTEXT, tags=tags)
+    return dataset
