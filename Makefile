@@ -26,9 +26,10 @@ lint: install-test
 	$(BIN)/ruff check govern tests bench examples
 	$(BIN)/ruff format --check govern tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: install-test lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 # Airflow gets its own virtualenv: its pins (SQLAlchemy, pydantic, ...) conflict with MLflow's.
 $(AIRFLOW_VENV)/.installed: tests/airflow/requirements.txt

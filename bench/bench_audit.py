@@ -9,10 +9,10 @@ and a scikit-learn ``LogisticRegression`` on the numeric columns is registered a
 Then, alternately, one fresh process per side and per round (so each side's peak memory is its
 own):
 
-- **govern**: ``load_policy`` + ``Registry`` + ``resolve`` + the pipeline's ``audit(write=False,
-  jobs=1)`` (what ``govern audit big/1 --no-write --jobs 1`` runs) + ``write_outputs`` (the HTML
-  report, index and results.json that ``--out`` writes). The policy resolves to 10 expectations
-  (the baseline pack's 8 and two more) and the four-fifths pack plus five group metrics.
+- **govern**: ``load_policy`` + ``Registry`` + ``resolve`` + ``audit_and_write(write=False,
+  jobs=1)`` (what ``govern audit big/1 --no-write --jobs 1 --out DIR`` runs: the HTML report,
+  index and results.json that ``--out`` writes). The policy resolves to 10 expectations (the
+  baseline pack's 8 and two more) and the four-fifths pack plus five group metrics.
 - **hand-written**: the same work with the same libraries and nothing else: ``MlflowClient``
   (version -> run -> training dataset source), hashlib SHA-256 of the file, ``pd.read_parquet``,
   MLflow's ``compute_pandas_digest``, the same 10 expectations in one GX suite on an ephemeral
@@ -100,10 +100,10 @@ def child_govern(uri: str, policy_path: str, out: str, profile: bool) -> dict[st
     import govern.checks.quality  # noqa: F401
     import govern.checks.representation  # noqa: F401
     import govern.pipeline.audit
-    import govern.render.html
     from govern.config.policy import load_policy
     from govern.config.selectors import parse_selector
     from govern.registry.client import Registry
+    from govern.render.outputs import OutputRequest
 
     baseline = rss_bytes()
     profiler = None
@@ -116,8 +116,9 @@ def child_govern(uri: str, policy_path: str, out: str, profile: bool) -> dict[st
     policy = load_policy(policy_path)
     registry = Registry(uri)
     versions = registry.resolve([parse_selector(f"{MODEL}/1")])
-    result = govern.pipeline.audit.audit(registry, policy, versions, write=False, jobs=1)
-    govern.render.html.write_outputs(result, Path(out))
+    result = govern.pipeline.audit.audit_and_write(
+        registry, policy, versions, OutputRequest(out=Path(out)), write=False, jobs=1
+    )
     elapsed = time.perf_counter() - start
     if profiler is not None:
         profiler.stop()

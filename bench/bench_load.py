@@ -50,8 +50,9 @@ def main() -> int:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     from govern.config.policy import load_policy
     from govern.demo import log_model, train_models
-    from govern.pipeline.audit import audit
+    from govern.pipeline.audit import audit_and_write
     from govern.registry.client import Registry
+    from govern.render.outputs import OutputRequest
     from govern.resources import adult_sample_path
     from govern.track import log_training_data
 
@@ -116,7 +117,9 @@ def main() -> int:
                     flush=True,
                 )
 
-    run = audit(registry, policy, versions, write=False, progress=progress)
+    run = audit_and_write(
+        registry, policy, versions, OutputRequest(), write=False, progress=progress
+    )
     elapsed = time.perf_counter() - start
     counts = run.counts()
     accounted = sum(counts.values())

@@ -7,8 +7,8 @@ seconds), so ``govern --help`` answers at once; commands import what they use.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
-import json
 import os
 import sys
 import traceback
@@ -25,10 +25,16 @@ from govern.redact import scrub
 if TYPE_CHECKING:
     from govern.model.results import AuditRun
     from govern.registry.client import Registry
+    from govern.render.outputs import OutputRequest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_BY_VERDICT = {"pass": EXIT_PASS, "fail": EXIT_VIOLATION, "error": EXIT_INFRA}
+RUN_FORMATS = ["table", "json", "markdown"]
+"""The values of ``govern.render.formats.OutputFormat``, spelt out so that ``--help`` imports no
+renderer; a test checks the two agree."""
+SCAN_FORMATS = ["table", "json"]
+"""Likewise ``govern.render.formats.ScanFormat``."""
 
 
 def _say(message: str) -> None:
@@ -132,6 +138,17 @@ def policy_option(fn: F) -> F:
     )(fn)
 
 
+def format_option(choices: list[str], help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default="table",
+        show_default=True,
+        help=help_text,
+    )
+
+
 pdf_option = click.option(
     "--pdf",
     is_flag=True,
@@ -146,15 +163,38 @@ paper_option = click.option(
 )
 
 
-def _write_pdfs(run: AuditRun, out: Path, paper: str) -> None:
-    from govern.render.pdf import write_pdfs
+@dataclasses.dataclass(frozen=True)
+class RunArgs:
+    """The options audit and gate share, as one value (sqlite-utils' option bundles)."""
 
-    written = write_pdfs(run, out, paper=paper)
-    _say(f"{len(written)} PDF report(s) written under {out}")
+    policy_path: Path | None
+    out: Path | None
+    fmt: str
+    junit: Path | None
+    no_write: bool
+    no_load_model: bool
+    templates: Path | None
+    pdf: bool
+    paper: str
+    timeout: float | None
+    tracking_uri: str | None
+
+    def outputs(self) -> OutputRequest:
+        return _outputs(self.out, self.templates, self.junit, self.pdf, self.paper)
+
+
+_RUN_ARG_NAMES = tuple(f.name for f in dataclasses.fields(RunArgs))
 
 
 def run_options(fn: F) -> F:
-    """Options shared by audit and gate."""
+    """Options shared by audit and gate; the command receives them as ``args: RunArgs``."""
+
+    @functools.wraps(fn)
+    def bundled(**kwargs: Any) -> Any:
+        args = RunArgs(**{name: kwargs.pop(name) for name in _RUN_ARG_NAMES})
+        return fn(args=args, **kwargs)
+
+    wrapped: Any = tracking_option(bundled)
     for option in reversed(
         [
             policy_option,
@@ -163,13 +203,8 @@ def run_options(fn: F) -> F:
                 type=click.Path(path_type=Path),
                 help="Write results.json, index.html and one HTML report per version here.",
             ),
-            click.option(
-                "--format",
-                "fmt",
-                type=click.Choice(["table", "json", "markdown"]),
-                default="table",
-                show_default=True,
-                help="What to print on stdout; markdown suits $GITHUB_STEP_SUMMARY.",
+            format_option(
+                RUN_FORMATS, "What to print on stdout; markdown suits $GITHUB_STEP_SUMMARY."
             ),
             click.option(
                 "--junit",
@@ -203,8 +238,8 @@ def run_options(fn: F) -> F:
             ),
         ]
     ):
-        fn = option(fn)
-    return fn
+        wrapped = option(wrapped)
+    return wrapped
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -233,9 +268,12 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _registry(tracking_uri: str | None) -> Registry:
-    from govern.registry.client import Registry
+    """Open the registry the command names; the process environment for MLflow is set here,
+    once, not by the library."""
+    from govern.registry.client import Registry, default_tracking_uri, quiet_mlflow
 
-    registry = Registry(tracking_uri)
+    quiet_mlflow()
+    registry = Registry(tracking_uri or default_tracking_uri())
     registry.ping()
     return registry
 
@@ -249,14 +287,7 @@ def _selectors(selectors: tuple[str, ...]) -> list[Any]:
 @main.command()
 @click.argument("selectors", nargs=-1, metavar="[SELECTOR]...")
 @click.option("--all", "all_models", is_flag=True, help="Every registered model.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format on stdout.",
-)
+@format_option(SCAN_FORMATS, "Output format on stdout.")
 @tracking_option
 @handle_errors
 def scan(selectors: tuple[str, ...], all_models: bool, fmt: str, tracking_uri: str | None) -> None:
@@ -271,83 +302,34 @@ def scan(selectors: tuple[str, ...], all_models: bool, fmt: str, tracking_uri: s
       govern scan credit-risk --format json
     """
     from govern.pipeline.scan import scan_versions
+    from govern.render.formats import render_scan
 
     registry = _registry(tracking_uri)
     versions = registry.resolve(_selectors(selectors), all_models=all_models or not selectors)
-    rows = scan_versions(registry, versions)
-    if fmt == "json":
-        _out(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
-        return
-    from govern.render.table import render_table
-
-    _out(
-        render_table(
-            ["MODEL", "VERSION", "ALIASES", "RUN", "TRAINING DATA", "DIGEST", "STATUS"],
-            [
-                [
-                    r.model,
-                    r.version,
-                    ",".join(r.aliases) or "-",
-                    (r.run_id or "-")[:12],
-                    r.dataset_label,
-                    r.dataset_digest or "-",
-                    r.status_label,
-                ]
-                for r in rows
-            ],
-        )
-    )
+    _out(render_scan(scan_versions(registry, versions), fmt))
 
 
-def _emit(
-    run: AuditRun,
-    fmt: str,
-    out: Path | None,
-    templates: Path | None,
-    junit: Path | None,
-    pdf: bool = False,
-    paper: str = "A4",
-) -> AuditRun:
-    if out is not None:
-        from govern.render.html import write_outputs
+def _outputs(
+    out: Path | None, templates: Path | None, junit: Path | None, pdf: bool, paper: str
+) -> OutputRequest:
+    """The files a command was asked to write, checked before any work is done."""
+    from govern.render.outputs import OutputRequest
 
-        run = write_outputs(run, out, templates=templates)
-        _say(f"report: {out / 'index.html'}")
-        if pdf:
-            _write_pdfs(run, out, paper)
-    if junit is not None:
-        from govern._io import atomic_write_text
-        from govern.render.junit import render_junit
+    request = OutputRequest(out=out, templates=templates, junit=junit, pdf=pdf, paper=paper)
+    request.check()
+    return request
 
-        atomic_write_text(junit, render_junit(run))
-    if fmt == "markdown":
-        from govern.render.markdown import render_summary
 
-        _out(render_summary(run))
-    elif fmt == "json":
-        _out(json.dumps(run.to_dict(), indent=2, ensure_ascii=False, allow_nan=False))
-    else:
-        from govern.render.table import render_table
+def _emit(run: AuditRun, fmt: str) -> None:
+    """Print the run in the requested format and the one-line summary on stderr."""
+    from govern.render.formats import render_run
 
-        rows = []
-        for v in run.versions:
-            bad = v.failing_checks()
-            rows.append(
-                [
-                    v.model,
-                    v.version,
-                    v.verdict.upper(),
-                    f"{len(v.checks) - len(bad)}/{len(v.checks)}",
-                    bad[0].summary if bad else "",
-                ]
-            )
-        _out(render_table(["MODEL", "VERSION", "VERDICT", "PASSED", "FIRST PROBLEM"], rows))
+    _out(render_run(run, fmt))
     counts = run.counts()
     _say(
         f"{len(run.versions)} version(s): {counts['pass']} passed, {counts['fail']} failed, "
         f"{counts['error']} error(s); verdict {run.verdict.upper()}"
     )
-    return run
 
 
 def _default_jobs(versions: int) -> int:
@@ -355,21 +337,6 @@ def _default_jobs(versions: int) -> int:
     imports mlflow and Great Expectations, several seconds); a few versions run serially."""
     cpus = os.cpu_count() or 1
     return cpus if versions >= 4 * cpus else 1
-
-
-def _check_out(out: Path | None, pdf: bool = False) -> None:
-    """Refuse an unusable --out (or --pdf without one) before spending minutes on an audit."""
-    if pdf and out is None:
-        raise click.UsageError("--pdf needs --out: the PDFs are written beside the HTML reports")
-    if out is None:
-        return
-    from govern.errors import OutputError
-
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file, not a folder")
-    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(f"--out {out}: folder {probe} is not writable")
 
 
 @main.command("audit")
@@ -398,7 +365,6 @@ def _check_out(out: Path | None, pdf: bool = False) -> None:
     "unchanged since its last recorded audit.",
 )
 @run_options
-@tracking_option
 @handle_errors
 def audit_cmd(
     selectors: tuple[str, ...],
@@ -407,17 +373,7 @@ def audit_cmd(
     aliased_only: bool,
     jobs: int | None,
     force: bool,
-    policy_path: Path | None,
-    out: Path | None,
-    fmt: str,
-    junit: Path | None,
-    no_write: bool,
-    no_load_model: bool,
-    templates: Path | None,
-    pdf: bool,
-    paper: str,
-    timeout: float | None,
-    tracking_uri: str | None,
+    args: RunArgs,
 ) -> None:
     """Audit model versions against the policy.
 
@@ -431,27 +387,31 @@ def audit_cmd(
       govern audit credit-risk@champion --policy govern.yaml --format json
     """
     from govern.config.policy import load_policy
-    from govern.pipeline.audit import audit
+    from govern.pipeline.audit import audit_and_write
 
-    _check_out(out, pdf)
-    policy = load_policy(policy_path)
-    registry = _registry(tracking_uri)
+    if jobs is not None and jobs > 1:
+        from govern.pipeline.runner import warm_workers
+
+        warm_workers()
+    outputs = args.outputs()
+    policy = load_policy(args.policy_path)
+    registry = _registry(args.tracking_uri)
     versions = registry.resolve(
         _selectors(selectors), all_models=all_models, latest=latest, aliased_only=aliased_only
     )
-    run = audit(
+    run = audit_and_write(
         registry,
         policy,
         versions,
-        write=not no_write,
-        load_model=not no_load_model,
-        templates=templates,
-        progress=_Progress(),
-        timeout=timeout,
+        outputs,
+        write=not args.no_write,
+        load_model=not args.no_load_model,
         reuse=not force,
+        progress=_Progress(),
+        timeout=args.timeout,
         jobs=jobs if jobs is not None else _default_jobs(len(versions)),
     )
-    run = _emit(run, fmt, out, templates, junit, pdf, paper)
+    _emit(run, args.fmt)
     sys.exit(EXIT_BY_VERDICT[run.verdict])
 
 
@@ -463,23 +423,8 @@ def audit_cmd(
     help="Move this alias to the version, only if every check passed.",
 )
 @run_options
-@tracking_option
 @handle_errors
-def gate_cmd(
-    selector: str,
-    promote_to: str | None,
-    policy_path: Path | None,
-    out: Path | None,
-    fmt: str,
-    junit: Path | None,
-    no_write: bool,
-    no_load_model: bool,
-    templates: Path | None,
-    pdf: bool,
-    paper: str,
-    timeout: float | None,
-    tracking_uri: str | None,
-) -> None:
+def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
     """Audit exactly one version; with --promote-to, move an alias only if it passed.
 
     Exits 0 when the version passed (and the alias moved), 1 on a policy violation, 3 when a
@@ -491,32 +436,28 @@ def gate_cmd(
       govern gate models:/credit-risk@candidate --policy govern.yaml
     """
     from govern.config.policy import load_policy
-    from govern.config.selectors import parse_selector, validate_alias
+    from govern.config.selectors import parse_selector, validate_promotion
     from govern.pipeline.gate import gate
+    from govern.render.outputs import write_requested
 
-    if promote_to is not None and no_write:
-        raise click.UsageError(
-            "--promote-to and --no-write cannot be used together: a "
-            "promotion must leave an audit record"
-        )
     sel = parse_selector(selector)
-    if promote_to is not None:
-        validate_alias(promote_to)
-    _check_out(out, pdf)
-    policy = load_policy(policy_path)
-    registry = _registry(tracking_uri)
+    validate_promotion(promote_to, write=not args.no_write)
+    outputs = args.outputs()
+    policy = load_policy(args.policy_path)
+    registry = _registry(args.tracking_uri)
     result = gate(
         registry,
         policy,
         sel,
         promote_to=promote_to,
-        write=not no_write,
-        load_model=not no_load_model,
-        templates=templates,
+        write=not args.no_write,
+        load_model=not args.no_load_model,
+        templates=args.templates,
         progress=_Progress(),
-        timeout=timeout,
+        timeout=args.timeout,
     )
-    _emit(result.run, fmt, out, templates, junit, pdf, paper)
+    run = write_requested(result.run, outputs, say=_say)
+    _emit(run, args.fmt)
     _say(result.message)
     code = EXIT_BY_VERDICT[result.verdict]
     if code == EXIT_PASS and promote_to is not None and not result.promoted:
@@ -550,13 +491,10 @@ def report_cmd(results: Path, out: Path, templates: Path | None, pdf: bool, pape
     Example:
       govern report reports/results.json --out reports-v2/
     """
-    from govern.render.html import load_results, write_outputs
+    from govern.render.outputs import load_results, write_requested
 
-    _check_out(out)
-    run = load_results(results)
-    run = write_outputs(run, out, templates=templates)
-    if pdf:
-        _write_pdfs(run, out, paper)
+    outputs = _outputs(out, templates, None, pdf, paper)
+    write_requested(load_results(results), outputs, say=_say)
     _out(str(out / "index.html"))
 
 

@@ -91,6 +91,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
+def audit_json(uri: str, selector: str, policy: Path, *extra: str, write: bool = False) -> Result:
+    """``govern audit SELECTOR --policy POLICY --tracking-uri URI --format json``, with
+    ``--no-write`` unless ``write``, then ``extra``: the call most integration tests make."""
+    args = ["audit", selector, "--policy", str(policy), "--tracking-uri", uri, "--format", "json"]
+    return run_cli(*args, *(() if write else ("--no-write",)), *extra)
+
+
 def results_of(result: Result) -> dict[str, Any]:
     return json.loads(result.stdout)
 
@@ -102,6 +109,7 @@ def log_slow_model(
     from mlflow.models import infer_signature
     from mlflow.pyfunc import PythonModel
 
+    from govern.demo import pinned_requirements
     from govern.track import log_training_data
 
     class Slow(PythonModel):
@@ -128,6 +136,7 @@ def log_slow_model(
             python_model=Slow(inner, seconds),
             signature=infer_signature(features, inner.predict_labels(features)),
             registered_model_name=name,
+            pip_requirements=pinned_requirements(),
         )
     return "1"
 

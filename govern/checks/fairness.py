@@ -18,47 +18,19 @@ without them.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from govern.checks.bootstrap import _bootstrap, _cell_counts
+from govern.checks.labels import positive_mask
 from govern.errors import DataError, PolicyError
-from govern.model.results import CheckResult, FairnessResult, GroupMetrics
-from govern.model.specs import FairnessSpec, Threshold
+from govern.model.results import CheckResult, FairnessResult, GroupMetrics, group_key
+from govern.model.specs import DEFAULT_METRICS, DISPARITIES, METRICS, FairnessSpec, Threshold
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
-
-METRICS: tuple[str, ...] = (
-    "selection_rate",
-    "true_positive_rate",
-    "true_negative_rate",
-    "false_positive_rate",
-    "false_negative_rate",
-    "accuracy_score",
-    "balanced_accuracy_score",
-    "precision_score",
-    "recall_score",
-    "f1_score",
-    "zero_one_loss",
-)
-"""fairlearn/scikit-learn metric names govern supports: all are functions of confusion counts, which
-is what lets the rows be collapsed before fairlearn sees them."""
-
-DISPARITIES: dict[str, tuple[str, ...]] = {
-    "demographic_parity_difference": ("selection_rate",),
-    "demographic_parity_ratio": ("selection_rate",),
-    "equalized_odds_difference": ("true_positive_rate", "false_positive_rate"),
-    "equalized_odds_ratio": ("true_positive_rate", "false_positive_rate"),
-    "equal_opportunity_difference": ("true_positive_rate",),
-    "equal_opportunity_ratio": ("true_positive_rate",),
-    **{f"{m}_{t}": (m,) for m in METRICS for t in ("difference", "ratio")},
-}
-"""Disparity name -> the group metrics it is computed from."""
-
-DEFAULT_METRICS: tuple[str, ...] = ("selection_rate", "true_positive_rate", "false_positive_rate")
 
 MISSING_LABEL = "(missing)"
 """How a missing sensitive value is shown: such rows form a group of their own, never vanish."""
@@ -88,11 +60,6 @@ _FLAG = {
     "pred_pos": "no_positive_predictions",
     "tp_fp_fn": "no_positive_labels",
 }
-
-
-def group_key(group: Mapping[str, str]) -> str:
-    """The label a reviewer reads for a group, and the key of ``by_group`` details."""
-    return ", ".join(f"{feature}={value}" for feature, value in group.items())
 
 
 def _metric_functions() -> dict[str, Callable[..., float]]:
@@ -133,58 +100,6 @@ def _as_series(values: Any, what: str) -> pd.Series:
     if arr.ndim != 1:
         raise DataError(f"{what} must be one-dimensional, got shape {arr.shape}")
     return pd.Series(arr)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Number) and not isinstance(value, str)
-
-
-def _text_forms(label: Any) -> set[str]:
-    """How a positive label is spelt in string labels: 1 is "1" or "1.0", True is "True"."""
-    forms = {str(label)}
-    if _is_number(label) and not isinstance(label, bool):
-        number = float(label)
-        forms.add(repr(number))
-        if math.isfinite(number) and number.is_integer():
-            forms.add(str(int(number)))
-    return forms
-
-
-def _positive_mask(values: pd.Series, positive_label: Any, what: str) -> np.ndarray:
-    """Which rows carry the positive label, whatever dtype ``model.predict`` returned.
-
-    Numbers compare numerically (1 == 1.0 == True); string labels compare with the label's text.
-    A string label against numeric values cannot match anything, and silently calling every row
-    negative would fake a result, so it is an error, as is a missing label or prediction.
-    """
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        values = pd.Series(np.asarray(values, dtype=object))
-    missing = int(values.isna().sum())
-    if missing:
-        raise DataError(f"{what} have {missing} missing values")
-    kind = pd.api.types.infer_dtype(values, skipna=True)
-    if kind in ("integer", "floating", "boolean", "mixed-integer-float", "decimal"):
-        if not _is_number(positive_label):
-            raise DataError(
-                f"positive label {positive_label!r} cannot match {what} of type {values.dtype}"
-            )
-        return values.eq(positive_label).to_numpy(dtype=bool)
-    forms = _text_forms(positive_label)
-    if kind == "string":
-        return values.isin(forms).to_numpy(dtype=bool)
-
-    def matches(value: Any) -> bool:
-        if isinstance(value, str):
-            return value in forms
-        try:
-            return bool(value == positive_label)
-        except (TypeError, ValueError):
-            return False
-
-    return np.fromiter((matches(v) for v in values), dtype=bool, count=len(values))
 
 
 def _metrics_to_compute(spec: FairnessSpec) -> tuple[str, ...]:
@@ -318,8 +233,8 @@ def evaluate_fairness(
         raise DataError("no rows to evaluate fairness on")
     metrics = _metrics_to_compute(spec)
 
-    positive_true = _positive_mask(truth, positive_label, "labels")
-    positive_pred = _positive_mask(predictions, positive_label, "predictions")
+    positive_true = positive_mask(truth, positive_label, "labels")
+    positive_pred = positive_mask(predictions, positive_label, "predictions")
     if not positive_true.any() and not positive_pred.any():
         # Nearly always a misspelt positive label; every difference would be a perfect 0.
         seen = ", ".join(repr(v) for v in truth.drop_duplicates().head(5).tolist())
@@ -614,133 +529,4 @@ def _disparity_value(
 # whole bootstrap costs (replicates x cells), whatever the number of rows. The point estimates
 # stay fairlearn's; the tests check that these formulas reproduce them.
 
-_TN, _FP, _FN, _TP = range(4)
 """Quadrant of a cell: ``2 * y_true + y_pred``."""
-
-
-def _cell_counts(cells: pd.DataFrame, group_ids: np.ndarray, size: int) -> np.ndarray:
-    """Rows per group and quadrant, shape ``(groups, 4)``: groups in result order, then TN, FP,
-    FN, TP. A fixed layout, so that a seed gives the same draws whatever order the rows came in."""
-    import numpy as np
-
-    quadrant = 2 * cells["_t"].to_numpy(dtype=np.int64) + cells["_p"].to_numpy(dtype=np.int64)
-    flat = np.bincount(
-        group_ids * 4 + quadrant, weights=cells["_n"].to_numpy(dtype=np.float64), minlength=4 * size
-    )
-    return np.rint(flat).astype(np.int64).reshape(size, 4)
-
-
-def _count_metrics(counts: np.ndarray, metrics: Sequence[str]) -> dict[str, np.ndarray]:
-    """Each metric from confusion counts of shape ``(..., groups, 4)``: arrays of shape
-    ``(..., groups)``, NaN where the metric is undefined (exactly where ``_NEEDS`` says so, or
-    where a group has no rows at all)."""
-    import numpy as np
-
-    c = counts.astype(np.float64)
-    tn, fp, fn, tp = c[..., _TN], c[..., _FP], c[..., _FN], c[..., _TP]
-    n = tn + fp + fn + tp
-    pos = tp + fn
-    neg = tn + fp
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 is NaN: undefined
-        tpr = tp / pos
-        tnr = tn / neg
-        every = {
-            "selection_rate": (tp + fp) / n,
-            "true_positive_rate": tpr,
-            "true_negative_rate": tnr,
-            "false_positive_rate": fp / neg,
-            "false_negative_rate": fn / pos,
-            "accuracy_score": (tp + tn) / n,
-            "balanced_accuracy_score": (tpr + tnr) / 2,
-            "precision_score": tp / (tp + fp),
-            "recall_score": tpr,
-            "f1_score": 2 * tp / (2 * tp + fp + fn),
-            "zero_one_loss": (fp + fn) / n,
-        }
-    return {m: every[m] for m in metrics}
-
-
-def _count_disparity(name: str, values: Mapping[str, np.ndarray]) -> np.ndarray:
-    """A disparity per replicate from per-group values of shape ``(replicates, groups)``, the way
-    ``_disparity_value`` combines fairlearn's spreads; NaN where any value it needs is NaN."""
-    import numpy as np
-
-    ratio = name.endswith("_ratio")
-    spreads = []
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for m in DISPARITIES[name]:
-            # max/min propagate NaN: a replicate with an undefined group value is undefined.
-            high = np.max(values[m], axis=-1)
-            low = np.min(values[m], axis=-1)
-            spreads.append(low / high if ratio else high - low)
-    stacked = np.stack(spreads)
-    combined = np.min(stacked, axis=0) if ratio else np.max(stacked, axis=0)
-    combined[~np.isfinite(combined)] = np.nan
-    return combined
-
-
-def _bootstrap(
-    counts: np.ndarray,
-    groups: Sequence[GroupMetrics],
-    metrics: Sequence[str],
-    disparities: Mapping[str, float | None],
-    replicates: int,
-    ci_level: float,
-    seed: int,
-) -> tuple[list[GroupMetrics], dict[str, tuple[float, float] | None], str]:
-    """Percentile intervals for each group metric and disparity, and the note saying how.
-
-    A value undefined at the point estimate gets no interval (``None``). A replicate in which a
-    value is undefined (a small group drew no positive labels) is left out of that value's
-    interval, and the note names the values for which that happened in more than 5% of
-    replicates: their intervals describe only the resamples where they exist.
-    """
-    import dataclasses
-
-    import numpy as np
-
-    rows = int(counts.sum())
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(rows, counts.ravel() / rows, size=replicates)
-    draws = draws.reshape(replicates, *counts.shape)
-    values = _count_metrics(draws, metrics)
-    tail = (1.0 - ci_level) / 2
-    quantiles = [tail, 1.0 - tail]
-    thin: dict[str, list[str]] = {}
-
-    def interval(samples: np.ndarray, where: str, what: str) -> tuple[float, float] | None:
-        kept = samples[~np.isnan(samples)]
-        dropped = 1.0 - kept.size / replicates
-        if dropped > 0.05:
-            thin.setdefault(where, []).append(f"{what} ({dropped:.0%})")
-        if kept.size == 0:
-            return None
-        low, high = np.quantile(kept, quantiles)  # linear interpolation, as fairlearn's bootstrap
-        return float(low), float(high)
-
-    out: list[GroupMetrics] = []
-    for i, group in enumerate(groups):
-        label = group_key(group.group)
-        ci = {
-            m: None if group.metrics[m] is None else interval(values[m][:, i], label, m)
-            for m in metrics
-        }
-        out.append(dataclasses.replace(group, metrics_ci=ci))
-    disparities_ci = {
-        name: None
-        if value is None
-        else interval(_count_disparity(name, values), "disparities", name)
-        for name, value in disparities.items()
-    }
-
-    note = (
-        f"{ci_level * 100:g}% confidence intervals: percentiles of {replicates:,} bootstrap "
-        f"resamples of the {rows:,} rows (drawn with replacement, seed {seed})"
-    )
-    if thin:
-        where = "; ".join(f"{w}: {', '.join(what)}" for w, what in thin.items())
-        note += (
-            "; a resample in which a value is undefined is left out of its interval, and for "
-            f"these values that was more than 5% of resamples: {where}"
-        )
-    return out, disparities_ci, note

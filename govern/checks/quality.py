@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import os
 import threading
 import types
@@ -24,9 +23,16 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from govern.config.vocabulary import (
+    RESERVED_ARGUMENTS,
+    check_argument_names,
+    check_bounds,
+    short_repr,
+)
 from govern.errors import PolicyError
-from govern.model.results import CheckResult, jsonable
+from govern.model.results import CheckResult, Status, jsonable
 from govern.model.specs import ExpectationSpec
+from govern.model.wording import expectation_columns, short_percent, short_value, summary_phrase
 
 if TYPE_CHECKING:
     import pandas
@@ -49,11 +55,7 @@ _KEPT_RESULT_KEYS = (
     "missing_percent",
 )
 
-_RESERVED_KWARGS = frozenset(
-    {"result_format", "catch_exceptions", "rendered_content", "id", "batch_id", "windows"}
-)
-"""Fields every GX expectation model has but govern owns: letting a policy set ``result_format``
-or ``catch_exceptions`` would change what is recorded, or let one expectation abort the run."""
+_RESERVED_KWARGS = RESERVED_ARGUMENTS
 
 _COLUMN_KEYS = ("column", "column_A", "column_B", "column_list")
 _NOT_THRESHOLDS = frozenset(
@@ -189,7 +191,7 @@ def _check_value_kinds(type_: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
         if isinstance(value, Mapping) and dict in members and others:
             if all(_is_scalar_type(m) for m in others):
                 raise PolicyError(
-                    f"expectation {type_!r}: invalid value for {name!r}: {_short(value)} "
+                    f"expectation {type_!r}: invalid value for {name!r}: {short_repr(value)} "
                     "(a mapping is not allowed here)"
                 )
             # ``Union[QuantileRange, dict]``: pydantic keeps the plain dict, unchecked.
@@ -201,32 +203,9 @@ def _check_value_kinds(type_: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
                         detail = _validation_message(type_, exc, value).split(": ", 1)[-1]
                         raise PolicyError(
                             f"expectation {type_!r}: invalid value for {name!r}: "
-                            f"{_short(value)} ({detail})"
+                            f"{short_repr(value)} ({detail})"
                         ) from None
-    _check_bounds(type_, cls, kwargs)
-
-
-def _check_bounds(type_: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
-    """A ``*_between`` with no bound always passes, and one with crossed bounds always fails:
-    both are policy typos, not checks."""
-    if "min_value" not in cls.__fields__ or "max_value" not in cls.__fields__:
-        return
-    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
-    if type_.endswith("_between") and lo is None and hi is None:
-        raise PolicyError(f"expectation {type_!r}: give min_value, max_value or both")
-    try:
-        crossed = lo is not None and hi is not None and lo > hi
-    except TypeError:
-        return  # incomparable types: pydantic reports them
-    if crossed:
-        raise PolicyError(
-            f"expectation {type_!r}: min_value {_short(lo)} is greater than max_value {_short(hi)}"
-        )
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    check_bounds(type_, set(cls.__fields__), kwargs)
 
 
 def _validation_message(type_: str, exc: Exception, kwargs: Mapping[str, Any]) -> str:
@@ -258,7 +237,7 @@ def _validation_message(type_: str, exc: Exception, kwargs: Mapping[str, Any]) -
         elif kind == "value_error.extra":
             parts.append(f"unknown argument {top!r}")
         else:
-            shown = _short(kwargs[top]) if top in kwargs else "?"
+            shown = short_repr(kwargs[top]) if top in kwargs else "?"
             parts.append(f"invalid value for {loc!r}: {shown} ({msg})")
     if not parts:
         parts = root
@@ -269,24 +248,9 @@ def _build(type_: str, kwargs: Mapping[str, Any]) -> Any:
     """The GX expectation object, or PolicyError; shared by validation and the run so that what
     was validated is exactly what runs."""
     cls = _expectation_class(type_)
-    if not isinstance(kwargs, Mapping):
-        raise PolicyError(
-            f"expectation {type_!r}: arguments must be a mapping, got {type(kwargs).__name__}"
-        )
-    bad_names = [k for k in kwargs if not isinstance(k, str)]
-    if bad_names:
-        raise PolicyError(f"expectation {type_!r}: argument names must be text: {bad_names[0]!r}")
     allowed = set(cls.__fields__) - _RESERVED_KWARGS
     allowed |= {f.alias for n, f in cls.__fields__.items() if n in allowed}
-    for name in kwargs:
-        if name in _RESERVED_KWARGS:
-            raise PolicyError(
-                f"expectation {type_!r}: argument {name!r} is set by govern and cannot be given"
-            )
-        if name not in allowed:
-            close = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise PolicyError(f"expectation {type_!r}: unknown argument {name!r}{hint}")
+    check_argument_names(type_, kwargs, allowed)
     _check_value_kinds(type_, cls, kwargs)
     try:
         return cls(**dict(kwargs))
@@ -308,22 +272,6 @@ def validate_expectation(type_: str, kwargs: Mapping[str, Any]) -> None:
 # Running
 
 
-def _columns_of(kwargs: Mapping[str, Any], domain_keys: Sequence[str]) -> list[str]:
-    """The column(s) an expectation is about, for its id and the missing-column check.
-
-    ``column_list`` counts only where it is the domain (compound uniqueness); in
-    ``expect_table_columns_to_match_ordered_list`` it is the expected value, not the subject.
-    """
-    if isinstance(kwargs.get("column"), str):
-        return [kwargs["column"]]
-    if isinstance(kwargs.get("column_A"), str) and isinstance(kwargs.get("column_B"), str):
-        return [kwargs["column_A"], kwargs["column_B"]]
-    cols = kwargs.get("column_list")
-    if "column_list" in domain_keys and isinstance(cols, list | tuple):
-        return [str(c) for c in cols]
-    return []
-
-
 def _domain_columns(kwargs: Mapping[str, Any], domain_keys: Sequence[str]) -> list[str]:
     """Columns that must exist for the expectation to mean anything.
 
@@ -340,75 +288,6 @@ def _domain_columns(kwargs: Mapping[str, Any], domain_keys: Sequence[str]) -> li
         else:
             out.append(str(value))
     return out
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value).lower() if value is not None else "none"
-    if isinstance(value, float):
-        return f"{value:.6g}" if math.isfinite(value) else str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
-    if isinstance(value, list | tuple | set | frozenset):
-        items = list(value)
-        shown = ", ".join(_fmt(v) for v in items[:5])
-        more = f", ... ({len(items)} values)" if len(items) > 5 else ""
-        return "{" + shown + more + "}"
-    return _short(jsonable(value), 40)
-
-
-def _pct(value: Any) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        return "n/a"
-    if value == 0:
-        return "0%"
-    if value < 0.1:
-        return "<0.1%"
-    return f"{value:.1f}%"
-
-
-def _names(columns: list[str]) -> str:
-    quoted = [repr(c) for c in columns]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
-
-
-def _describe(type_: str, kwargs: Mapping[str, Any], columns: list[str]) -> str:
-    """A plain-English name for the expectation, built from its type name and arguments."""
-    subject = _names(columns) if columns else "the table"
-    phrase = type_.removeprefix("expect_")
-    if phrase == "column_to_exist":
-        return f"column {kwargs.get('column')!r} exists"
-    if phrase == "column_pair_values_a_to_be_greater_than_b" and len(columns) == 2:
-        op = ">=" if kwargs.get("or_equal") is True else ">"
-        text = f"values of {columns[0]!r} {op} values of {columns[1]!r}"
-    else:
-        for prefix in ("column_pair_", "compound_", "multicolumn_", "select_column_", "column_"):
-            if phrase.startswith(prefix) and columns:
-                phrase = phrase.removeprefix(prefix)
-                break
-        else:
-            phrase = phrase.removeprefix("table_")
-        what, _, rest = phrase.partition("_to_")
-        rest = rest.removeprefix("be_").replace("not_be_", "not_").replace("_", " ")
-        text = f"{what.replace('_', ' ')} of {subject} {rest}".strip()
-        if "between" in rest and ("min_value" in kwargs or "max_value" in kwargs):
-            lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
-            if lo is not None and hi is not None:
-                bounds = f"between {_fmt(lo)} and {_fmt(hi)}"
-            elif lo is not None:
-                bounds = f"at least {_fmt(lo)}"
-            else:
-                bounds = f"at most {_fmt(hi)}"
-            text = text.replace("between", bounds, 1)
-        for key in ("value_set", "value", "type_", "regex", "sum_total", "threshold"):
-            if key in kwargs and (key != "threshold" or "less than" in rest):
-                text += f" {_fmt(kwargs[key])}"
-                break
-    if "mostly" in kwargs and isinstance(kwargs["mostly"], int | float):
-        text += f" (mostly {_fmt(float(kwargs['mostly']))})"
-    return text
 
 
 def _exception_messages(exception_info: Any) -> list[str]:
@@ -552,31 +431,23 @@ def _check_result(plan: _Planned, check_id: str, outcome: Any) -> CheckResult:
     }
     threshold = _threshold(kwargs, plan.cls) if plan.cls is not None else None
     try:
-        desc = _describe(plan.type, kwargs, plan.columns)
+        desc = summary_phrase(plan.type, kwargs, plan.columns)
     except Exception:  # a description must never cost a result
         desc = plan.type
 
-    def error(message: str) -> CheckResult:
+    def error(message: str, raised: bool = True) -> CheckResult:
         details["exception"] = message
         return CheckResult(
             id=check_id,
             kind="quality",
             status="error",
-            summary=f"{desc}: expectation raised: {message}",
+            summary=f"{desc}: expectation raised: {message}" if raised else f"{desc}: {message}",
             threshold=threshold,
             details=details,
         )
 
     if plan.error is not None:
-        details["exception"] = plan.error
-        return CheckResult(
-            id=check_id,
-            kind="quality",
-            status="error",
-            summary=f"{desc}: {plan.error}",
-            threshold=threshold,
-            details=details,
-        )
+        return error(plan.error, raised=False)
     if outcome is None:
         return error("Great Expectations returned no result for this expectation")
     if isinstance(outcome, BaseException):
@@ -591,14 +462,14 @@ def _check_result(plan: _Planned, check_id: str, outcome: Any) -> CheckResult:
         return error("; ".join(dict.fromkeys(messages)))
 
     small = details["result"]
-    status = "pass" if raw.get("success") is True else "fail"
+    status: Status = "pass" if raw.get("success") is True else "fail"
     if "observed_value" in small:
         observed = small["observed_value"]
-        tail = "no value" if observed is None else _fmt(observed)
+        tail = "no value" if observed is None else short_value(observed)
         summary = f"{desc}: observed {tail}"
     elif "unexpected_count" in small:
         observed = small.get("unexpected_percent")
-        summary = f"{desc}: {small['unexpected_count']} unexpected ({_pct(observed)})"
+        summary = f"{desc}: {small['unexpected_count']} unexpected ({short_percent(observed)})"
         total, missing = small.get("element_count"), small.get("missing_count")
         # GX skips missing values in map expectations, so an empty table or an all-missing
         # column "passes" having looked at nothing. Nothing checked is not a pass.
@@ -646,10 +517,10 @@ def run_expectations(df: pandas.DataFrame, specs: Sequence[ExpectationSpec]) -> 
         except PolicyError as exc:
             plan.error = f"invalid expectation: {exc}"
             kwargs = plan.kwargs if isinstance(plan.kwargs, Mapping) else {}
-            plan.columns = _columns_of(kwargs, ("column_list",))
+            plan.columns = expectation_columns(plan.type, kwargs)
             continue
         domain_keys = tuple(plan.cls.domain_keys)
-        plan.columns = _columns_of(plan.kwargs, domain_keys)
+        plan.columns = expectation_columns(plan.type, plan.kwargs)
         missing = [c for c in _domain_columns(plan.kwargs, domain_keys) if c not in columns]
         if missing:
             names = ", ".join(repr(c) for c in dict.fromkeys(missing))

@@ -8,34 +8,17 @@ is split off at the last ``@``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from govern.errors import UsageError
+from govern.model.selector import Selector
+
+__all__ = ["Selector", "parse_selector", "validate_alias", "validate_promotion"]
 
 _ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+")
 RESERVED_ALIAS_RE = re.compile(r"^(latest|v[0-9]+)$", re.IGNORECASE)
 _VERSION_RE = re.compile(r"[0-9]+")
 MAX_ALIAS_LENGTH = 255
 """MLflow's limit on the length of an alias name."""
-
-
-@dataclass(frozen=True)
-class Selector:
-    name: str
-    version: str | None = None
-    alias: str | None = None
-
-    @property
-    def single(self) -> bool:
-        """True when the selector names exactly one version."""
-        return self.version is not None or self.alias is not None
-
-    def __str__(self) -> str:
-        if self.version is not None:
-            return f"{self.name}/{self.version}"
-        if self.alias is not None:
-            return f"{self.name}@{self.alias}"
-        return self.name
 
 
 def _check_name(name: str, text: str) -> str:
@@ -91,3 +74,16 @@ def validate_alias(alias: str) -> str:
     if len(alias) > MAX_ALIAS_LENGTH:
         raise UsageError(f"invalid alias: longer than {MAX_ALIAS_LENGTH} characters")
     return alias
+
+
+def validate_promotion(alias: str | None, *, write: bool) -> str | None:
+    """The one check of ``--promote-to``, made before any work: a valid alias, and a promotion
+    always leaves an audit record (so never with ``--no-write``)."""
+    if alias is None:
+        return None
+    if not write:
+        raise UsageError(
+            "--promote-to and --no-write cannot be used together: a promotion must leave an "
+            "audit record"
+        )
+    return validate_alias(alias)

@@ -8,6 +8,7 @@ contract; ``from_dict`` reads it back (``govern report`` re-renders from it).
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,17 +16,10 @@ from typing import Any, Literal
 SCHEMA_VERSION = 1
 
 Status = Literal["pass", "fail", "error"]
+"""What one check, one version or one run came to; an error is never a pass."""
 CheckKind = Literal["policy", "lineage", "integrity", "quality", "fairness", "registry", "internal"]
-STATUSES: tuple[str, ...] = ("pass", "fail", "error")
-KINDS: tuple[str, ...] = (
-    "policy",
-    "lineage",
-    "integrity",
-    "quality",
-    "fairness",
-    "registry",
-    "internal",
-)
+STATUSES: tuple[Status, ...] = typing.get_args(Status)
+KINDS: tuple[CheckKind, ...] = typing.get_args(CheckKind)
 
 
 def jsonable(value: Any) -> Any:
@@ -67,10 +61,10 @@ class CheckResult:
 
     id: str
     """Stable identifier, e.g. ``quality.expect_column_values_to_not_be_null.sex``."""
-    kind: str
+    kind: CheckKind
     """``lineage``, ``integrity``, ``quality``, ``fairness``; ``policy`` (no entry matched),
     ``registry`` (the verdict could not be recorded) and ``internal`` (a bug) are errors."""
-    status: str
+    status: Status
     """``pass``, ``fail`` or ``error``; an error is never a pass."""
     summary: str
     """One line a reviewer can read without the details."""
@@ -152,6 +146,11 @@ class GroupMetrics:
                 for k, v in (data.get("metrics_ci") or {}).items()
             },
         )
+
+
+def group_key(group: Mapping[str, str]) -> str:
+    """The label a reviewer reads for a group, and the key of ``by_group`` details."""
+    return ", ".join(f"{feature}={value}" for feature, value in group.items())
 
 
 @dataclass(frozen=True)
@@ -361,7 +360,7 @@ class HistoryEntry:
         )
 
 
-def verdict_of(checks: tuple[CheckResult, ...] | list[CheckResult]) -> str:
+def verdict_of(checks: tuple[CheckResult, ...] | list[CheckResult]) -> Status:
     """Fail closed: no checks is an error, any error beats any fail, only all-pass is a pass."""
     if not checks:
         return "error"
@@ -401,7 +400,7 @@ class VersionResult:
     """Earlier audits of this version, newest first."""
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Status:
         return verdict_of(self.checks)
 
     @property
@@ -460,7 +459,7 @@ class VersionResult:
         )
 
 
-def run_verdict(versions: tuple[VersionResult, ...] | list[VersionResult]) -> str:
+def run_verdict(versions: tuple[VersionResult, ...] | list[VersionResult]) -> Status:
     """The run's verdict: an error anywhere is an error, then any fail, and nothing audited is an
     error (an empty audit proves nothing)."""
     if not versions:
@@ -491,11 +490,11 @@ class AuditRun:
     schema_version: int = SCHEMA_VERSION
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Status:
         return run_verdict(self.versions)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(STATUSES, 0)
+        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for v in self.versions:
             counts[v.verdict] += 1
         return counts

@@ -63,3 +63,33 @@ class FairnessSpec:
     """fairlearn metric names, e.g. ``selection_rate``."""
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     """fairlearn disparity name -> bounds, e.g. ``demographic_parity_ratio``."""
+
+
+METRICS: tuple[str, ...] = (
+    "selection_rate",
+    "true_positive_rate",
+    "true_negative_rate",
+    "false_positive_rate",
+    "false_negative_rate",
+    "accuracy_score",
+    "balanced_accuracy_score",
+    "precision_score",
+    "recall_score",
+    "f1_score",
+    "zero_one_loss",
+)
+"""fairlearn/scikit-learn metric names govern supports: all are functions of confusion counts, which
+is what lets the rows be collapsed before fairlearn sees them."""
+
+DISPARITIES: dict[str, tuple[str, ...]] = {
+    "demographic_parity_difference": ("selection_rate",),
+    "demographic_parity_ratio": ("selection_rate",),
+    "equalized_odds_difference": ("true_positive_rate", "false_positive_rate"),
+    "equalized_odds_ratio": ("true_positive_rate", "false_positive_rate"),
+    "equal_opportunity_difference": ("true_positive_rate",),
+    "equal_opportunity_ratio": ("true_positive_rate",),
+    **{f"{m}_{t}": (m,) for m in METRICS for t in ("difference", "ratio")},
+}
+"""Disparity name -> the group metrics it is computed from."""
+
+DEFAULT_METRICS: tuple[str, ...] = ("selection_rate", "true_positive_rate", "false_positive_rate")

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from govern.config.policy import Policy
-from govern.config.selectors import Selector, validate_alias
+from govern.config.selectors import Selector, validate_promotion
 from govern.errors import UsageError
 from govern.model.results import AuditRun
-from govern.pipeline.audit import Progress, audit
+from govern.pipeline.audit import audit
+from govern.pipeline.runner import Progress
 from govern.registry.client import READY, Registry
+from govern.registry.record import record_promotion
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,7 @@ def gate(
             f"gate audits exactly one version: use {selector.name}/VERSION or "
             f"{selector.name}@ALIAS, not '{selector}'"
         )
-    if promote_to is not None:
-        validate_alias(promote_to)
+    validate_promotion(promote_to, write=write)
     versions = registry.resolve([selector])
     info = versions[0]
     before = registry.alias_target(info.model, promote_to) if promote_to else None
@@ -69,38 +70,22 @@ def gate(
     result = run.versions[0]
     if promote_to is None:
         return GateResult(run, None, None, None, False, f"{info.ref}: {result.verdict}")
+    refusal = None
     if result.verdict != "pass":
+        refusal = f"{info.ref} did not pass (it stays on {_show(before)})"
+    else:
+        current = registry.version(info.model, info.version)
+        if current.status != READY:
+            refusal = f"{info.ref} is now {current.status}"
+    if refusal is not None:
         return GateResult(
-            run,
-            promote_to,
-            before,
-            before,
-            False,
-            f"alias '{promote_to}' not moved: {info.ref} did not pass "
-            f"(it stays on {_show(before)})",
-        )
-    current = registry.version(info.model, info.version)
-    if current.status != READY:
-        return GateResult(
-            run,
-            promote_to,
-            before,
-            before,
-            False,
-            f"alias '{promote_to}' not moved: {info.ref} is now {current.status}",
+            run, promote_to, before, before, False, f"alias '{promote_to}' not moved: {refusal}"
         )
     registry.set_alias(info, promote_to)
     after = registry.alias_target(info.model, promote_to)
     audit_run_id = result.metadata.get("audit_run_id")
     if audit_run_id:
-        for key, value in (
-            ("govern.promote_to", promote_to),
-            ("govern.alias_before", before or ""),
-            ("govern.alias_after", after or ""),
-        ):
-            registry.call(
-                "recording the promotion", registry.client.set_tag, audit_run_id, key, value
-            )
+        record_promotion(registry, str(audit_run_id), promote_to, before, after)
     promoted = after == info.version
     message = (
         f"alias '{promote_to}' moved from {_show(before)} to version {info.version}"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from govern.config.selectors import Selector
 from govern.errors import NotFoundError, RegistryError, UsageError
+from govern.model.selector import Selector
 from govern.redact import redact_uri, register_uri_secrets, scrub
 
 if TYPE_CHECKING:
@@ -34,8 +34,22 @@ DEFAULT_PAGE_SIZE = 200
 READY = "READY"
 
 
+def default_tracking_uri() -> str:
+    """The URI a command uses when none is given: ``$MLFLOW_TRACKING_URI``, else MLflow's default
+    (``sqlite:///mlflow.db`` in the working directory)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
+
+
 def quiet_mlflow() -> None:
-    """Set the environment govern runs MLflow in: no telemetry, bounded HTTP, quiet logs."""
+    """Set the environment govern runs MLflow in: no telemetry, bounded HTTP, quiet logs.
+
+    Process-wide, so it is the caller's decision: the CLI, the demo and worker processes call it
+    once at start; a library user keeps their own settings."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
@@ -119,31 +133,32 @@ def _is_not_found(exc: BaseException) -> bool:
 class Registry:
     """A connection to one tracking server or sqlite registry."""
 
-    def __init__(self, tracking_uri: str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE):
-        quiet_mlflow()
-        uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
-        register_uri_secrets(uri)
-        import mlflow
+    def __init__(self, tracking_uri: str, *, page_size: int = DEFAULT_PAGE_SIZE):
+        """Open the registry at ``tracking_uri``, exactly as given.
+
+        Nothing global changes: MLflow's tracking and registry URIs and the environment are left
+        as they are (the CLI sets its environment once with ``quiet_mlflow``), and every download
+        names this URI explicitly.
+        """
+        if not tracking_uri:
+            raise UsageError("no tracking URI: pass --tracking-uri or set MLFLOW_TRACKING_URI")
+        register_uri_secrets(tracking_uri)
         from mlflow.tracking import MlflowClient
 
-        resolved = uri or mlflow.get_tracking_uri()
-        register_uri_secrets(resolved)
-        self.uri = resolved
-        self.display_uri = redact_uri(resolved)
+        self.uri = tracking_uri
+        self.display_uri = redact_uri(tracking_uri)
         self.page_size = page_size
-        if resolved.startswith("sqlite:///"):
-            db = Path(resolved[len("sqlite:///") :])
+        if tracking_uri.startswith("sqlite:///"):
+            db = Path(tracking_uri[len("sqlite:///") :])
             if str(db) not in ("", ":memory:") and not db.is_file():
                 raise RegistryError(
                     f"no registry database at {self.display_uri} (file does not exist); "
                     "pass --tracking-uri or set MLFLOW_TRACKING_URI"
                 )
-        # models:/ and runs:/ URIs (model and data downloads) resolve through MLflow's global
-        # URIs, so they must point at the registry being audited.
-        mlflow.set_tracking_uri(resolved)
-        mlflow.set_registry_uri(resolved)
         try:
-            self.client: MlflowClient = MlflowClient(tracking_uri=resolved, registry_uri=resolved)
+            self.client: MlflowClient = MlflowClient(
+                tracking_uri=tracking_uri, registry_uri=tracking_uri
+            )
         except Exception as exc:
             raise RegistryError(
                 f"cannot open registry {self.display_uri}: {one_line(exc)}"

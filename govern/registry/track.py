@@ -17,18 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from govern.errors import DataError
 from govern.registry.client import one_line
-from govern.registry.lineage import (
+from govern.registry.datasets import (
     CSV_SUFFIXES,
     PARQUET_SUFFIXES,
-    TAG_LABEL,
-    TAG_POSITIVE_LABEL,
-    TAG_ROWS,
-    TAG_SENSITIVE,
-    TAG_SHA256,
-    TRAINING_CONTEXT,
     read_table,
     register_artifact_source,
     sha256_of,
+)
+from govern.registry.lineage import (
+    TAG_LABEL,
+    TAG_POSITIVE_LABEL,
+    TAG_SENSITIVE,
+    TAG_SHA256,
+    TRAINING_CONTEXT,
 )
 
 if TYPE_CHECKING:
@@ -134,7 +135,6 @@ def log_training_data(
         TAG_LABEL: label,
         TAG_SENSITIVE: json.dumps(sensitive),
         TAG_SHA256: sha,
-        TAG_ROWS: str(len(written)),
     }
     if positive_label is not None:
         tags[TAG_POSITIVE_LABEL] = json.dumps(positive_label)

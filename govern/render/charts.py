@@ -19,16 +19,19 @@ process that also trains models.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import json
 import logging
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from govern.model.results import FairnessResult, GroupMetrics
+from govern.model.results import FairnessResult, GroupMetrics, jsonable
+from govern.model.specs import DISPARITIES
 
 LABEL_MAX = 48
 """Characters of a group name drawn on a chart; the full name is in the table next to it."""
@@ -110,8 +113,6 @@ def _ci(group: GroupMetrics, metric: str) -> tuple[float, float] | None:
 def disparity_metrics(name: str) -> tuple[str, ...]:
     """The group metrics a disparity is computed from; read from its name when govern does not
     know it (a results.json from a newer govern), so its band is still drawn on the right chart."""
-    from govern.checks.fairness import DISPARITIES
-
     if name in DISPARITIES:
         return DISPARITIES[name]
     for suffix in ("_ratio", "_difference"):
@@ -204,7 +205,8 @@ def metric_chart(
     has_ci = any(ci is not None for _, _, _, ci in rows)
     caption = _caption(metric, fairness, bands, has_ci)
     try:
-        svg = _draw(metric, axis, groups, rows, bands, has_ci)
+        with _matplotlib() as classes:
+            svg = _plot(classes, metric, axis, groups, rows, bands, has_ci)
     except Exception as exc:  # matplotlib missing or a drawing bug: keep the report
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
         return Chart(metric, None, alt, caption, bands, notes, f"chart not drawn ({reason})")
@@ -238,14 +240,10 @@ def _caption(metric: str, fairness: FairnessResult, bands: Sequence[Band], has_c
     return text
 
 
-def _draw(
-    metric: str,
-    axis: str,
-    groups: Sequence[GroupMetrics],
-    rows: Sequence[tuple[str, float | None, int, tuple[float, float] | None]],
-    bands: Sequence[Band],
-    has_ci: bool,
-) -> str:
+@contextlib.contextmanager
+def _matplotlib() -> Iterator[tuple[Any, Any, Any]]:
+    """matplotlib's figure, canvas and patch classes, imported here (so ``govern --help`` never
+    pays for them), with its warnings and font-fallback messages kept out of the CLI's output."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -257,8 +255,7 @@ def _draw(
         font_log.setLevel(logging.ERROR)  # "Glyph missing" for scripts DejaVu lacks: text stays
         with warnings.catch_warnings(), matplotlib.rc_context(cast(Any, _RC)):
             warnings.simplefilter("ignore")
-            classes = (Figure, FigureCanvasAgg, Patch)
-            return _plot(classes, metric, axis, groups, rows, bands, has_ci)
+            yield (Figure, FigureCanvasAgg, Patch)
     finally:
         font_log.setLevel(level)
 
@@ -272,7 +269,7 @@ def _plot(
     bands: Sequence[Band],
     has_ci: bool,
 ) -> str:
-    figure_cls, canvas_cls, patch_cls = classes  # imported by _draw, so matplotlib stays lazy
+    figure_cls, canvas_cls, patch_cls = classes  # from _matplotlib, so matplotlib stays lazy
     n = len(rows)
     width, height = 7.5, 1.15 + 0.28 * max(n, 2)
     fig = figure_cls(figsize=(width, height))
@@ -389,10 +386,42 @@ def _fit_margins(
     )
 
 
+_DRAWN: list[dict[str, tuple[Chart, ...]]] = []
+"""Charts drawn inside ``reuse_drawings``, by the exact numbers they show."""
+
+
+@contextlib.contextmanager
+def reuse_drawings() -> Iterator[None]:
+    """Draw each distinct chart once while this is active.
+
+    A version's report is rendered twice when an audit is both recorded in MLflow and written to
+    ``--out`` (a standalone copy for the registry, a copy within the run for the folder), and
+    drawing is the costly part of both (0.2-0.3 s per chart with matplotlib). Inside this
+    context the second copy reuses the first's drawings; outside it, nothing is kept.
+    """
+    _DRAWN.append({})
+    try:
+        yield
+    finally:
+        _DRAWN.pop()
+
+
 def fairness_charts(
     fairness: FairnessResult, thresholds: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[Chart]:
     """One chart per metric, in the order the metrics first appear in the groups."""
+    if not _DRAWN:
+        return _draw_all(fairness, thresholds)
+    drawn = _DRAWN[-1]
+    key = json.dumps([fairness.to_dict(), jsonable(thresholds or {})], sort_keys=True, default=repr)
+    if key not in drawn:
+        drawn[key] = tuple(_draw_all(fairness, thresholds))
+    return list(drawn[key])
+
+
+def _draw_all(
+    fairness: FairnessResult, thresholds: Mapping[str, Mapping[str, Any]] | None
+) -> list[Chart]:
     metrics: list[str] = []
     for group in fairness.groups:
         metrics.extend(m for m in group.metrics if m not in metrics)

@@ -76,7 +76,8 @@ def render_summary(
     first, like the index, and the table is cut after ``max_rows`` rows or ``MAX_CHARS``
     characters so the summary stays within what a PR comment accepts.
     """
-    from govern.render.html import INDEX_NAME, key_disparity, report_href
+    from govern.render.disparities import key_disparity
+    from govern.render.names import INDEX_NAME, report_href
 
     counts = run.counts()
     total = len(run.versions)

@@ -369,7 +369,7 @@ def write_pdfs(
     Each PDF goes next to its HTML report (``reports/<name>.pdf``). One browser prints them all:
     starting Chromium costs more than printing a page.
     """
-    from govern.render.html import report_href
+    from govern.render.names import report_href
 
     paper = _paper(paper)
     out_dir = Path(out_dir)

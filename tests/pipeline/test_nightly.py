@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pandas as pd
 import pytest
-from helpers import register, results_of, run_cli, write_policy
+from helpers import audit_json, register, results_of, run_cli, write_policy
 from mlflow.tracking import MlflowClient
 
 
@@ -34,17 +34,8 @@ def nightly(sqlite_uri, tmp_path, adult, trained):
 
 
 def _audit(env, *extra):
-    return run_cli(
-        "audit",
-        "--all",
-        "--policy",
-        str(env["policy"]),
-        "--tracking-uri",
-        env["uri"],
-        "--format",
-        "json",
-        *extra,
-    )
+    """Every version, written to the registry unless ``extra`` says ``--no-write``."""
+    return audit_json(env["uri"], "--all", env["policy"], *extra, write=True)
 
 
 def _audit_runs(uri):
@@ -93,7 +84,7 @@ def test_unchanged_versions_are_reused_and_changes_invalidate_exactly_them(night
     assert all("reused_from" not in v["metadata"] for v in fourth.values())
 
     # So does a new govern version.
-    monkeypatch.setattr("govern.pipeline.audit.__version__", "99.0.0")
+    monkeypatch.setattr("govern.pipeline.fingerprint.__version__", "99.0.0")
     fifth = _by_ref(results_of(_audit(nightly)))
     assert all("reused_from" not in v["metadata"] for v in fifth.values())
 

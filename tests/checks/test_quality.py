@@ -23,7 +23,7 @@ from govern.errors import PolicyError
 from govern.model.results import CheckResult
 from govern.model.specs import ExpectationSpec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADULT = REPO / "govern" / "data" / "adult-sample.csv.gz"
 KEPT_RESULT_KEYS = {
     "observed_value",

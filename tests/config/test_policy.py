@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from govern.checks.quality import validate_expectation
+from govern.config.expectations import resolve_expectations
 from govern.config.policy import (
     DEFAULT_AUDIT_EXPERIMENT,
     DEFAULT_MIN_GROUP_SIZE,
@@ -21,7 +22,6 @@ from govern.config.policy import (
     Policy,
     default_policy_path,
     load_policy,
-    resolve_expectations,
 )
 from govern.errors import EXIT_USAGE, PolicyError
 from govern.model.specs import Threshold
@@ -1206,3 +1206,33 @@ def test_builtin_fairness_packs_say_what_their_description_says(tmp_path):
 def test_all_builtins_together_in_one_entry(tmp_path):
     path = entry_with(tmp_path, f"packs: [{', '.join(BUILTINS)}]\n")
     assert [p.name for p in load_policy(path).entries[0].packs] == BUILTINS
+
+
+def test_loading_a_policy_imports_no_heavy_library(tmp_path):
+    """A fully reused nightly run only loads the policy: it must not pay for GX (seconds)."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path / "govern.yaml", EXAMPLE)
+    code = (
+        "import sys\n"
+        "from govern.config.policy import load_policy\n"
+        f"policy = load_policy({str(path)!r})\n"
+        "assert policy.entries[0].expectation_templates()\n"
+        "heavy = ['great_expectations', 'mlflow', 'fairlearn', 'pandas', 'pydantic', 'numpy']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_an_argument_gx_would_reject_is_refused_on_load_without_gx(tmp_path):
+    path = expectations(
+        tmp_path,
+        "- type: expect_column_values_to_be_between\n"
+        "  kwargs: {column: a, min_value: 1, mostly: 2}\n",
+    )
+    assert_rejected(
+        path,
+        f"{E0}: expectation 'expect_column_values_to_be_between': invalid value for 'mostly': 2",
+    )

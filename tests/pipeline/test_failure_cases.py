@@ -32,7 +32,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import Result
-from helpers import LABEL, POLICY, POSITIVE, results_of, run_cli, write_policy
+from helpers import LABEL, POLICY, POSITIVE, audit_json, results_of, run_cli, write_policy
 from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 
@@ -196,17 +196,8 @@ def _policy_entry(tmp_path: Path, **entry: Any) -> Path:
 
 
 def _audit(uri: str, selector: str, policy: Path, *extra: str) -> Result:
-    return run_cli(
-        "audit",
-        selector,
-        "--policy",
-        str(policy),
-        "--tracking-uri",
-        uri,
-        "--format",
-        "json",
-        *(extra or ("--no-write",)),
-    )
+    """``--no-write`` unless the test passes options of its own."""
+    return audit_json(uri, selector, policy, *extra, write=bool(extra))
 
 
 def _version(result: Result, code: int) -> dict[str, Any]:
@@ -996,7 +987,7 @@ def test_same_data_writes_the_same_bytes(tmp_path, adult, uri):
                 adult.head(50), tmp_path / "t.csv.gz", label=LABEL, sensitive_features=["sex"]
             )
         digests.append(ds.digest)
-    from govern.registry.lineage import sha256_of
+    from govern.registry.datasets import sha256_of
 
     first = sha256_of(tmp_path / "t.csv.gz")
     with mlflow.start_run():

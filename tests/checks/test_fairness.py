@@ -22,13 +22,12 @@ import sklearn.metrics as skm
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
+from govern.checks.bootstrap import _count_disparity, _count_metrics
 from govern.checks.fairness import (
     DEFAULT_METRICS,
     DISPARITIES,
     METRICS,
     MISSING_LABEL,
-    _count_disparity,
-    _count_metrics,
     evaluate_fairness,
     group_key,
 )
@@ -36,7 +35,7 @@ from govern.errors import DataError, PolicyError
 from govern.model.results import CheckResult, FairnessResult, GroupMetrics
 from govern.model.specs import FairnessSpec, Threshold
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "govern" / "data" / "adult-sample.csv.gz"
 FULL_ADULT = REPO.parent / "shared" / "data" / "adult" / "adult.data"
 ADULT_COLUMNS = [

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report import (
+from test_html import (
     SECTIONS,
     T1,
     Page,
@@ -49,7 +49,9 @@ from govern.model.results import (
     TrainingData,
     VersionResult,
 )
-from govern.render.html import INDEX_SORTS, report_filename, write_outputs
+from govern.render.index import INDEX_SORTS
+from govern.render.names import report_filename
+from govern.render.outputs import write_outputs
 from govern.render.pdf import (
     MISSING,
     PdfError,

@@ -12,6 +12,7 @@ import uuid
 import pytest
 from conftest import start_server, stop_server
 from helpers import (
+    audit_json,
     govern_subprocess,
     log_slow_model,
     register,
@@ -301,7 +302,7 @@ def test_concurrent_gates_leave_the_alias_on_a_passing_version(server, tmp_path,
     assert final in ("1", "2")
     for version, (proc, _out, err) in zip(("1", "2"), outcomes, strict=True):
         mv = client.get_model_version(name, version)
-        assert mv.tags["govern.status"] == "pass"
+        assert mv.tags["govern.status"] == "pass", err
         run = client.get_run(mv.tags["govern.audit_run_id"])
         after = run.data.tags["govern.alias_after"]
         if after == version:
@@ -328,17 +329,7 @@ def test_250_registered_models_are_all_accounted_for(sqlite_uri, tmp_path):
     assert scan.exit_code == 0, scan.output
     assert len(json.loads(scan.stdout)) == 250
 
-    result = run_cli(
-        "audit",
-        "--all",
-        "--policy",
-        str(policy),
-        "--tracking-uri",
-        sqlite_uri,
-        "--format",
-        "json",
-        "--no-write",
-    )
+    result = audit_json(sqlite_uri, "--all", policy)
     assert result.exit_code == 3
     data = results_of(result)
     assert len(data["versions"]) == 250

@@ -36,17 +36,13 @@ from govern.model.results import (
     TrainingData,
     VersionResult,
 )
+from govern.model.wording import describe_expectation
 from govern.render.charts import fairness_charts, threshold_bands
-from govern.render.html import (
-    INDEX_SORTS,
-    css_string,
-    describe_expectation,
-    make_environment,
-    render_index,
-    render_version_report,
-    report_filename,
-    write_outputs,
-)
+from govern.render.environment import css_string, make_environment
+from govern.render.html import render_index, render_version_report
+from govern.render.index import INDEX_SORTS
+from govern.render.names import report_filename
+from govern.render.outputs import write_outputs
 
 # --------------------------------------------------------------------------- a tiny DOM
 
@@ -1702,3 +1698,20 @@ def test_reused_results_are_marked_in_report_and_index(tmp_path):
     assert "Reused result." in html and "abc123" in html and "2025-12-31T01:02:03Z" in html
     assert "Reused result." not in render_version_report(fresh, run)
     assert render_index(run).count(">reused<") == 1
+
+
+def test_charts_are_drawn_once_while_reusing_drawings_and_never_kept_otherwise() -> None:
+    """An audit recorded in MLflow and written to --out renders each report twice; inside
+    ``reuse_drawings`` the second copy gets the first's charts, outside nothing is cached."""
+    from govern.render.charts import fairness_charts, reuse_drawings
+
+    v = full_version()
+    assert v.fairness is not None
+    with reuse_drawings():
+        first = fairness_charts(v.fairness)
+        second = fairness_charts(v.fairness)
+        assert first and all(a is b for a, b in zip(first, second, strict=True))
+        assert render_version_report(v, make_run(v)) == render_version_report(v, make_run(v))
+    again = fairness_charts(v.fairness)
+    assert [c.src for c in again] == [c.src for c in first]
+    assert all(a is not b for a, b in zip(first, again, strict=True))

@@ -11,10 +11,11 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from test_report import HOSTILE, chk, full_version, make_run, make_version
+from test_html import HOSTILE, chk, full_version, make_run, make_version
 
-from govern.render.html import report_filename, write_outputs
 from govern.render.markdown import escape, render_summary
+from govern.render.names import report_filename
+from govern.render.outputs import write_outputs
 
 PAYLOADS = (
     "a|b",

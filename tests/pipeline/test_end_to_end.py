@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import LABEL, POSITIVE, register, results_of, run_cli, write_policy
+from helpers import LABEL, POSITIVE, audit_json, register, results_of, run_cli, write_policy
 from mlflow.tracking import MlflowClient
 
 
@@ -123,17 +123,7 @@ def test_results_json_contract(sqlite_uri, tmp_path, adult, trained):
     register(sqlite_uri, name, adult, mitigated, tmp_path / "d" / "train.csv")
     policy = write_policy(tmp_path / "govern.yaml")
 
-    result = run_cli(
-        "audit",
-        name,
-        "--policy",
-        str(policy),
-        "--tracking-uri",
-        sqlite_uri,
-        "--format",
-        "json",
-        "--no-write",
-    )
+    result = audit_json(sqlite_uri, name, policy)
 
     assert result.exit_code == 0, result.output
     data = results_of(result)
@@ -194,19 +184,7 @@ def test_audit_numbers_equal_fairlearn_on_the_models_predictions(
     register(sqlite_uri, name, adult, plain, tmp_path / "d" / "train.parquet")
     policy = write_policy(tmp_path / "govern.yaml")
 
-    data = results_of(
-        run_cli(
-            "audit",
-            name,
-            "--policy",
-            str(policy),
-            "--tracking-uri",
-            sqlite_uri,
-            "--format",
-            "json",
-            "--no-write",
-        )
-    )
+    data = results_of(audit_json(sqlite_uri, name, policy))
 
     y_true = (adult[LABEL] == POSITIVE).to_numpy()
     y_pred = plain.predict(adult.drop(columns=[LABEL])) == POSITIVE
@@ -233,7 +211,7 @@ def test_audit_numbers_equal_fairlearn_on_the_models_predictions(
 
 def test_change_after_row_10000_is_caught(sqlite_uri, tmp_path, adult, trained):
     """MLflow's digest hashes the first 10,000 rows only; govern's full SHA-256 sees the rest."""
-    from govern.registry.lineage import mlflow_digest
+    from govern.registry.datasets import mlflow_digest
 
     _, mitigated = trained
     big = pd.concat([adult, adult], ignore_index=True)  # 12,000 real rows
@@ -257,9 +235,7 @@ def test_change_after_row_10000_is_caught(sqlite_uri, tmp_path, adult, trained):
         """,
     )
 
-    result = run_cli(
-        "audit", name, "--policy", str(policy), "--tracking-uri", sqlite_uri, "--format", "json"
-    )
+    result = audit_json(sqlite_uri, name, policy, write=True)
 
     assert result.exit_code == 1, result.output
     checks = {c["id"]: c for c in results_of(result)["versions"][0]["checks"]}
@@ -282,17 +258,7 @@ def test_change_in_first_rows_fails_mlflow_digest_for_plain_mlflow_runs(
     tampered.to_parquet(path, index=False)
     policy = write_policy(tmp_path / "govern.yaml")
 
-    result = run_cli(
-        "audit",
-        name,
-        "--policy",
-        str(policy),
-        "--tracking-uri",
-        sqlite_uri,
-        "--format",
-        "json",
-        "--no-write",
-    )
+    result = audit_json(sqlite_uri, name, policy)
 
     assert result.exit_code == 1, result.output
     checks = {c["id"]: c for c in results_of(result)["versions"][0]["checks"]}
@@ -432,17 +398,7 @@ def test_no_training_input_and_non_training_inputs(sqlite_uri, tmp_path, adult, 
     )
     policy = write_policy(tmp_path / "govern.yaml")
 
-    result = run_cli(
-        "audit",
-        name,
-        "--policy",
-        str(policy),
-        "--tracking-uri",
-        sqlite_uri,
-        "--format",
-        "json",
-        "--no-write",
-    )
+    result = audit_json(sqlite_uri, name, policy)
 
     assert result.exit_code == 3, result.output
     v1, v2 = results_of(result)["versions"]
@@ -466,17 +422,7 @@ def test_two_training_datasets_need_a_choice_in_the_policy(sqlite_uri, tmp_path,
     )
     policy = write_policy(tmp_path / "govern.yaml")
 
-    result = run_cli(
-        "audit",
-        name,
-        "--policy",
-        str(policy),
-        "--tracking-uri",
-        sqlite_uri,
-        "--format",
-        "json",
-        "--no-write",
-    )
+    result = audit_json(sqlite_uri, name, policy)
     assert result.exit_code == 3
     summary = results_of(result)["versions"][0]["checks"][0]["summary"]
     assert "2 training datasets" in summary and "'train.parquet'" in summary
@@ -492,17 +438,7 @@ def test_two_training_datasets_need_a_choice_in_the_policy(sqlite_uri, tmp_path,
             packs: [baseline, four-fifths]
         """,
     )
-    result = run_cli(
-        "audit",
-        name,
-        "--policy",
-        str(chosen),
-        "--tracking-uri",
-        sqlite_uri,
-        "--format",
-        "json",
-        "--no-write",
-    )
+    result = audit_json(sqlite_uri, name, chosen)
     assert result.exit_code == 0, result.output
     assert results_of(result)["versions"][0]["training_data"]["name"] == "train.parquet"
 
@@ -521,17 +457,7 @@ def test_unmatched_model_fails_closed(sqlite_uri, tmp_path, adult, trained):
         """,
     )
 
-    result = run_cli(
-        "audit",
-        name,
-        "--policy",
-        str(policy),
-        "--tracking-uri",
-        sqlite_uri,
-        "--format",
-        "json",
-        "--no-write",
-    )
+    result = audit_json(sqlite_uri, name, policy)
 
     assert result.exit_code == 1
     v = results_of(result)["versions"][0]
@@ -561,17 +487,7 @@ def test_label_problems_fail_closed(sqlite_uri, tmp_path, adult, trained, mutate
     )
     policy = write_policy(tmp_path / "govern.yaml")
 
-    result = run_cli(
-        "audit",
-        name,
-        "--policy",
-        str(policy),
-        "--tracking-uri",
-        sqlite_uri,
-        "--format",
-        "json",
-        "--no-write",
-    )
+    result = audit_json(sqlite_uri, name, policy)
 
     assert result.exit_code == 3, result.output
     checks = {c["id"]: c for c in results_of(result)["versions"][0]["checks"]}

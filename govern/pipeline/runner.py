@@ -1,0 +1,297 @@
+"""One run loop for every way of auditing many versions: in this process, or spread over workers.
+
+The loop owns what must not differ between the two: progress lines, the stop rules (a registry
+that stopped answering, the ``--timeout`` deadline) and the promise that every version ends with a
+result, in input order. An executor only decides where a version is audited.
+
+Workers start warm: they are forked from a forkserver that imported the heavy libraries once
+(mlflow, Great Expectations, fairlearn, scikit-learn), and the parent audits versions too instead
+of waiting, so ``--jobs 2`` on two cores uses both while the forkserver is still importing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from govern.errors import GovernError
+from govern.model.results import CheckKind, VersionResult
+from govern.registry.client import Registry, VersionInfo, one_line
+
+Progress = Callable[[str, bool], None]
+"""Receives a message and whether it is transient (a "now auditing" status a terminal may
+overwrite and a log may drop) or a line to keep."""
+
+AuditOne = Callable[[VersionInfo], VersionResult]
+
+PRELOAD = (
+    "govern.pipeline.audit",
+    "govern.checks.quality",
+    "govern.checks.fairness",
+    "govern.checks.representation",
+    "govern.render.html",
+    "govern.render.charts",
+    "mlflow.pyfunc",
+    "mlflow.sklearn",
+    "great_expectations",
+    "fairlearn.metrics",
+    "sklearn.metrics",
+    "matplotlib.pyplot",
+)
+"""Imported once in the forkserver, so every worker forked from it starts with them loaded."""
+
+
+def _worker_context() -> Any:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))
+    return ctx
+
+
+def warm_workers() -> None:
+    """Start the forkserver and its imports now, in the background, so they overlap with this
+    process reading the policy and listing the registry instead of delaying the first worker."""
+    import multiprocessing.forkserver
+
+    _worker_context()
+    multiprocessing.forkserver.ensure_running()
+
+
+class DeadlineExceeded(BaseException):
+    """Raised by the --timeout alarm; a BaseException so no ``except Exception`` swallows it."""
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """How each version is audited; the same for every version of a run."""
+
+    write: bool = True
+    load_model: bool = True
+    templates: Path | None = None
+    reuse: bool = False
+
+
+def not_audited(info: VersionInfo, kind: CheckKind, reason: str) -> VersionResult:
+    """A version the run could not reach: an error with the reason, never silently absent."""
+    from govern.pipeline.version import check, utcnow
+
+    now = utcnow()
+    return VersionResult(
+        model=info.model,
+        version=info.version,
+        aliases=info.aliases,
+        run_id=info.run_id,
+        checks=(check("audit.not_audited", kind, "error", f"not audited: {reason}"),),
+        started_at=now,
+        finished_at=now,
+    )
+
+
+@contextlib.contextmanager
+def _alarm(deadline: float | None) -> Iterator[None]:
+    """Interrupt whatever runs in this process (a hung registry call, a slow model) at
+    ``deadline`` (``time.monotonic()``).
+
+    Uses SIGALRM, so it works in the main thread of a Unix process (the CLI); elsewhere the
+    deadline is still checked between versions.
+    """
+    usable = (
+        deadline is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceeded()
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise DeadlineExceeded()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(float(deadline or 0) - time.monotonic(), 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class Executor(Protocol):
+    """Where versions are audited. ``run`` yields ``(index, result)`` as each finishes; when the
+    deadline passes it records the version it interrupted (if any) in ``interrupted`` and raises
+    ``DeadlineExceeded``."""
+
+    interrupted: int | None
+
+    def run(
+        self, versions: Sequence[VersionInfo], deadline: float | None
+    ) -> Iterator[tuple[int, VersionResult]]: ...
+
+    def close(self, *, terminate: bool) -> None: ...
+
+
+class SerialExecutor:
+    """Every version in this process, one after another."""
+
+    def __init__(self, audit_one: AuditOne, progress: Progress | None = None) -> None:
+        self.audit_one = audit_one
+        self.progress = progress
+        self.interrupted: int | None = None
+
+    def run(
+        self, versions: Sequence[VersionInfo], deadline: float | None
+    ) -> Iterator[tuple[int, VersionResult]]:
+        total = len(versions)
+        for i, info in enumerate(versions):
+            if self.progress:
+                self.progress(f"[{i + 1}/{total}] auditing {info.ref}", True)
+            self.interrupted = i
+            with _alarm(deadline):
+                result = self.audit_one(info)
+            self.interrupted = None
+            yield i, result
+
+    def close(self, *, terminate: bool) -> None:
+        return None
+
+
+class PoolExecutor:
+    """``jobs - 1`` worker processes forked from a preloaded forkserver, plus this process.
+
+    Processes come from a forkserver, never from a fork of this process: a fork would copy the
+    parent's open database and HTTP connections into every worker. This process audits a version
+    itself whenever every worker is busy, so no core waits while the forkserver imports.
+    """
+
+    def __init__(
+        self,
+        jobs: int,
+        audit_one: AuditOne,
+        worker: AuditOne,
+        initializer: Callable[..., None],
+        initargs: tuple[Any, ...],
+    ) -> None:
+        """``audit_one`` audits in this process; ``worker`` (a module-level function, so it can
+        be sent to a process) audits in a worker after ``initializer(*initargs)`` ran there."""
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = _worker_context()
+        self.workers = max(jobs - 1, 1)
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=ctx, initializer=initializer, initargs=initargs
+        )
+        self.audit_one = audit_one
+        self.worker = worker
+        self.interrupted: int | None = None
+
+    def run(
+        self, versions: Sequence[VersionInfo], deadline: float | None
+    ) -> Iterator[tuple[int, VersionResult]]:
+        from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+        pending = list(range(len(versions)))
+        running: dict[Future[VersionResult], int] = {}
+        while pending or running:
+            while pending and len(running) < self.workers:
+                i = pending.pop(0)
+                running[self.pool.submit(self.worker, versions[i])] = i
+            done = [f for f in running if f.done()]
+            if not done and pending:
+                # Every worker is busy: audit the next version here rather than wait.
+                i = pending.pop(0)
+                self.interrupted = i
+                with _alarm(deadline):
+                    result = self.audit_one(versions[i])
+                self.interrupted = None
+                yield i, result
+                continue
+            if not done:
+                timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
+                finished, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+                if not finished:
+                    raise DeadlineExceeded()
+                done = list(finished)
+            for future in done:
+                i = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # a worker crashed: that version is an error
+                    result = not_audited(versions[i], "internal", f"worker failed: {one_line(exc)}")
+                yield i, result
+            if deadline is not None and time.monotonic() >= deadline and (pending or running):
+                raise DeadlineExceeded()
+
+    def close(self, *, terminate: bool) -> None:
+        if terminate:
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_versions(
+    versions: Sequence[VersionInfo],
+    executor: Executor,
+    registry: Registry,
+    *,
+    progress: Progress | None = None,
+    timeout: float | None = None,
+) -> list[VersionResult]:
+    """Audit every version through ``executor``; every version ends with a result, in order.
+
+    When a version ends in error the registry is pinged; if it is gone, the remaining versions
+    are reported as not audited at once instead of each waiting out its own retries. With
+    ``timeout`` (seconds for the whole run) the version in progress is interrupted and the rest
+    are reported as not audited.
+    """
+    total = len(versions)
+    deadline = time.monotonic() + timeout if timeout else None
+    results: dict[int, VersionResult] = {}
+    stop: tuple[CheckKind, str] | None = None
+    try:
+        for i, result in executor.run(versions, deadline):
+            results[i] = result
+            if progress:
+                bad = result.failing_checks()
+                why = f": {bad[0].summary}" if bad else ""
+                progress(
+                    f"[{len(results)}/{total}] {versions[i].ref}: {result.verdict.upper()}{why}",
+                    False,
+                )
+            if result.verdict == "error":
+                try:
+                    registry.ping()
+                except GovernError as exc:
+                    stop = ("registry", f"registry unreachable ({exc})")
+                    break
+    except DeadlineExceeded:
+        stop = ("internal", f"--timeout of {timeout:g} s reached")
+        if executor.interrupted is not None and executor.interrupted not in results:
+            results[executor.interrupted] = not_audited(
+                versions[executor.interrupted],
+                "internal",
+                f"--timeout of {timeout:g} s reached during this version",
+            )
+    finally:
+        executor.close(terminate=stop is not None)
+    if stop is not None:
+        remaining = [v for i, v in enumerate(versions) if i not in results]
+        if progress and remaining:
+            progress(
+                f"stopping: {stop[1]}; {len(remaining)} version(s) not audited: "
+                + ", ".join(v.ref for v in remaining[:20])
+                + (" ..." if len(remaining) > 20 else ""),
+                False,
+            )
+        for i, info in enumerate(versions):
+            if i not in results:
+                results[i] = not_audited(info, stop[0], stop[1])
+    return [results[i] for i in range(total)]

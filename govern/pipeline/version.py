@@ -1,0 +1,373 @@
+"""The audit of one model version, step by step: lineage, load, integrity, quality, fairness.
+
+Every step that can go wrong becomes a check with status ``error`` rather than an exception that
+ends the run: one broken version must not hide the verdicts of the others, and a step that did not
+run can never be mistaken for a pass (``verdict_of`` treats any error as an error verdict).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from govern.config.expectations import resolve_expectations
+from govern.config.policy import ModelPolicy, Policy
+from govern.errors import DataError, GovernError
+from govern.model.results import (
+    CheckKind,
+    CheckResult,
+    FairnessResult,
+    Representation,
+    Status,
+    TrainingData,
+    VersionResult,
+)
+from govern.pipeline.fingerprint import fingerprint, reusable
+from govern.redact import redact_uri
+from govern.registry.client import READY, Registry, VersionInfo, one_line
+from govern.registry.datasets import (
+    download_model,
+    fetch_training_data,
+    mlflow_digest,
+    read_table,
+    sha256_of,
+)
+from govern.registry.lineage import (
+    TAG_LABEL,
+    TAG_POSITIVE_LABEL,
+    TAG_SENSITIVE,
+    TAG_SHA256,
+    TrainingInput,
+    find_lineage,
+)
+from govern.registry.record import iso_ms
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def check(id_: str, kind: CheckKind, status: Status, summary: str, **kw: Any) -> CheckResult:
+    return CheckResult(id=id_, kind=kind, status=status, summary=summary, **kw)
+
+
+class VersionAudit:
+    """State gathered while auditing one version; turned into a frozen VersionResult at the end."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        policy: Policy,
+        info: VersionInfo,
+        load_model: bool,
+        reuse: bool = False,
+    ):
+        self.registry = registry
+        self.policy = policy
+        self.info = info
+        self.load_model = load_model
+        self.reuse = reuse
+        self.model_dir: Path | None = None
+        self.model_error: str | None = None
+        self.started = utcnow()
+        self.checks: list[CheckResult] = []
+        self.training: TrainingData | None = None
+        self.fairness: FairnessResult | None = None
+        self.representation: tuple[Representation, ...] = ()
+        self.run_id: str | None = info.run_id
+        self.metadata: dict[str, Any] = {
+            "registered_by": info.user_id,
+            "registered_at": iso_ms(info.creation_timestamp),
+            "status": info.status,
+            "tags": {k: v for k, v in info.tags.items() if not k.startswith("govern.")},
+        }
+
+    def add(self, result: CheckResult) -> None:
+        self.checks.append(result)
+
+    def result(self, entry: ModelPolicy | None) -> VersionResult:
+        return VersionResult(
+            model=self.info.model,
+            version=self.info.version,
+            aliases=self.info.aliases,
+            run_id=self.run_id,
+            checks=tuple(self.checks),
+            started_at=self.started,
+            finished_at=utcnow(),
+            training_data=self.training,
+            fairness=self.fairness,
+            policy_match=entry.match if entry else None,
+            packs=tuple(p.name for p in entry.packs) if entry else (),
+            model_source=redact_uri(self.info.source),
+            description=self.info.description,
+            metadata=self.metadata,
+            representation=self.representation,
+        )
+
+    def run(self) -> VersionResult:
+        info = self.info
+        entry = self.policy.for_model(info.model)
+        if entry is None:
+            self.add(
+                check(
+                    "policy.match",
+                    "policy",
+                    "fail",
+                    f"no policy entry matches model '{info.model}': unaudited models fail closed",
+                )
+            )
+            return self.result(None)
+        self.metadata["packs_sha256"] = {p.name: p.sha256 for p in entry.packs}
+        if info.status != READY:
+            self.add(
+                check(
+                    "lineage.version_status",
+                    "lineage",
+                    "error",
+                    f"version status is {info.status or 'unknown'}, not READY: nothing to audit",
+                )
+            )
+            return self.result(entry)
+        try:
+            lineage = find_lineage(self.registry, info, entry.dataset)
+        except GovernError as exc:
+            self.add(check("lineage.training_data", "lineage", "error", str(exc)))
+            return self.result(entry)
+        self.run_id = lineage.run_id
+        training = lineage.training
+        self.add(
+            check(
+                "lineage.training_data",
+                "lineage",
+                "pass",
+                f"training data '{training.name}' ({redact_uri(training.uri)}) is the "
+                f"'training' input of run {lineage.run_id}",
+                observed={"run_id": lineage.run_id, "dataset": training.name},
+                details={"other_inputs": list(lineage.other_inputs)},
+            )
+        )
+        with tempfile.TemporaryDirectory(prefix="govern-") as tmp:
+            try:
+                path = fetch_training_data(self.registry, training, Path(tmp) / "data")
+                sha = sha256_of(path)
+                self._download_model(Path(tmp) / "model")
+                current = fingerprint(
+                    info,
+                    model_sha256=self.metadata.get("model_artifact_sha256"),
+                    data_sha256=sha,
+                    policy_sha256=self.policy.sha256,
+                )
+                if current:
+                    self.metadata["fingerprint"] = current
+                if self.reuse:
+                    reused = reusable(self.registry, info, current)
+                    if reused is not None:
+                        return reused
+                df = read_table(path)
+            except GovernError as exc:
+                self.add(check("lineage.load", "lineage", "error", str(exc)))
+                return self.result(entry)
+            except OSError as exc:
+                self.add(check("lineage.load", "lineage", "error", f"cannot read data: {exc}"))
+                return self.result(entry)
+            self._audit_data(entry, training, df, sha)
+        return self.result(entry)
+
+    def _audit_data(
+        self, entry: ModelPolicy, training: TrainingInput, df: pd.DataFrame, sha: str
+    ) -> None:
+        from govern.checks.integrity import integrity_checks
+        from govern.checks.labels import label_balance
+
+        recomputed: str | None = None
+        if training.is_pandas:
+            try:
+                recomputed = mlflow_digest(df)
+            except Exception as exc:
+                self.add(
+                    check(
+                        "integrity.mlflow_digest",
+                        "integrity",
+                        "error",
+                        f"cannot recompute MLflow's digest: {one_line(exc)}",
+                    )
+                )
+        label = entry.label or training.tags.get(TAG_LABEL)
+        positive = entry.positive_label
+        if positive is None:
+            positive = training.tag_json(TAG_POSITIVE_LABEL)
+        if positive is None:
+            positive = 1
+        sensitive: tuple[str, ...]
+        if entry.sensitive_features is not None:
+            sensitive = entry.sensitive_features
+        else:
+            logged = training.tag_json(TAG_SENSITIVE)
+            sensitive = tuple(str(s) for s in logged) if isinstance(logged, list) else ()
+        logged_sha = training.tags.get(TAG_SHA256)
+        self.training = TrainingData(
+            name=training.name,
+            source=redact_uri(training.uri),
+            source_type=training.source_type,
+            mlflow_digest=training.digest,
+            recomputed_digest=recomputed,
+            sha256=sha,
+            logged_sha256=logged_sha,
+            rows=len(df),
+            columns=tuple(str(c) for c in df.columns),
+            dtypes={str(c): str(t) for c, t in df.dtypes.items()},
+            label=label,
+            positive_label=positive,
+            sensitive_features=sensitive,
+            missing={str(c): int(n) for c, n in df.isna().sum().items()},
+            label_balance=label_balance(df[label]) if label and label in df.columns else {},
+        )
+        self._describe(entry, df)
+        self.checks.extend(integrity_checks(self.training, digest_applies=training.is_pandas))
+        if len(df) == 0:
+            self.add(check("lineage.rows", "lineage", "error", "the training data has no rows"))
+        if not label:
+            self.add(
+                check(
+                    "lineage.label",
+                    "lineage",
+                    "error",
+                    f"no label column: set 'label' in policy entry '{entry.match}' or log the "
+                    "data with govern.track.log_training_data",
+                )
+            )
+        self._quality(entry, df)
+        if entry.fairness_spec().thresholds or sensitive:
+            self._fairness(entry, df)
+
+    # The steps below read the label, positive label and sensitive features from
+    # ``self.training``, where _audit_data resolved them once (policy first, then govern.track).
+
+    def _describe(self, entry: ModelPolicy, df: pd.DataFrame) -> None:
+        from govern.checks.labels import positive_rows
+        from govern.checks.representation import describe_representation
+
+        assert self.training is not None
+        label, positive = self.training.label, self.training.positive_label
+        is_positive = positive_rows(df[label], positive) if label and label in df.columns else None
+        try:
+            self.representation = describe_representation(
+                df,
+                self.training.sensitive_features,
+                is_positive,
+                entry.fairness_spec().min_group_size,
+            )
+        except Exception as exc:  # descriptive only: never blocks the checks
+            self.metadata["representation_error"] = one_line(exc)
+
+    def _quality(self, entry: ModelPolicy, df: pd.DataFrame) -> None:
+        from govern.checks.quality import run_expectations
+
+        assert self.training is not None
+        label, sensitive = self.training.label, self.training.sensitive_features
+        specs = resolve_expectations(
+            entry,
+            label=label or "(no label)",
+            sensitive_features=sensitive,
+            columns=[str(c) for c in df.columns],
+        )
+        if not specs:
+            return
+        try:
+            self.checks.extend(run_expectations(df, specs))
+        except Exception as exc:
+            self.add(
+                check(
+                    "quality.run",
+                    "quality",
+                    "error",
+                    f"Great Expectations failed: {one_line(exc)}",
+                )
+            )
+
+    def _fairness(self, entry: ModelPolicy, df: pd.DataFrame) -> None:
+        from govern.checks.fairness import evaluate_fairness
+        from govern.checks.labels import label_problem, prediction_problem
+
+        assert self.training is not None
+        label, positive = self.training.label, self.training.positive_label
+        sensitive = self.training.sensitive_features
+
+        def error(summary: str, id_: str = "fairness.run") -> None:
+            self.add(check(id_, "fairness", "error", f"fairness not evaluated: {summary}"))
+
+        if not label:
+            return error("no label column")
+        if label not in df.columns:
+            return error(f"label column '{label}' is not in the training data", "fairness.label")
+        if not sensitive:
+            return error(
+                f"no sensitive features: set 'sensitive_features' in policy entry "
+                f"'{entry.match}' or log the data with govern.track.log_training_data",
+                "fairness.sensitive_features",
+            )
+        absent = [s for s in sensitive if s not in df.columns]
+        if absent:
+            return error(
+                f"sensitive feature(s) not in the training data: {', '.join(absent)}",
+                "fairness.sensitive_features",
+            )
+        if len(df) == 0:
+            return error("the training data has no rows")
+        problem = label_problem(df[label], label, positive)
+        if problem:
+            return error(problem, "fairness.label")
+        try:
+            y_pred = self._predict(df, label)
+        except GovernError as exc:
+            return error(str(exc), "fairness.model")
+        except Exception as exc:
+            return error(f"model could not predict: {one_line(exc)}", "fairness.model")
+        problem = prediction_problem(y_pred, df[label], len(df))
+        if problem:
+            return error(problem, "fairness.model")
+        try:
+            result, checks = evaluate_fairness(
+                df[label].to_numpy(),
+                y_pred,
+                df[list(sensitive)],
+                entry.fairness_spec(),
+                positive_label=positive,
+            )
+        except GovernError as exc:
+            return error(str(exc))
+        except Exception as exc:
+            return error(f"unexpected error: {one_line(exc)}")
+        self.fairness = result
+        self.checks.extend(checks)
+
+    def _download_model(self, dest: Path) -> None:
+        """Fetch the registered model's files and hash them before anything can execute them."""
+        try:
+            local = download_model(self.registry, self.info.model, self.info.version, dest)
+        except DataError as exc:
+            self.model_error = str(exc)
+            return
+        self.model_dir = local
+        self.metadata["model_artifact_sha256"] = sha256_of(local)
+
+    def _predict(self, df: pd.DataFrame, label: str) -> Any:
+        """Predict with the registered model exactly as stored (already hashed)."""
+        from govern.pipeline.predict import predict
+
+        if not self.load_model:
+            raise DataError("model loading disabled (--no-load-model)")
+        if self.model_dir is None:
+            raise DataError(self.model_error or "model was not downloaded")
+        uri = f"models:/{self.info.model}/{self.info.version}"
+        predictions = predict(self.model_dir, df, label, uri)
+        if predictions.signature_inputs is not None:
+            self.metadata["signature_inputs"] = predictions.signature_inputs
+        if predictions.signature_outputs is not None:
+            self.metadata["signature_outputs"] = predictions.signature_outputs
+        return predictions.labels

@@ -1,0 +1,148 @@
+"""The audit record in the registry: a run in the audit experiment, then the version's tags.
+
+The training run is never touched. The run carries the evidence (``results.json`` and the report
+as artifacts, disparities as metrics); the version's ``govern.*`` tags point at it and are written
+last, so a version never shows a verdict without the evidence behind it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from govern import __version__
+from govern.model.results import HistoryEntry, VersionResult
+from govern.registry.client import READY, Registry, VersionInfo
+
+TAG_STATUS = "govern.status"
+TAG_AUDITED_AT = "govern.audited_at"
+TAG_AUDIT_RUN = "govern.audit_run_id"
+TAG_POLICY_SHA = "govern.policy_sha256"
+TAG_FINGERPRINT = "govern.fingerprint"
+RUN_TAG_MODEL = "govern.model"
+RUN_TAG_VERSION = "govern.version"
+RUN_TAG_VERDICT = "govern.verdict"
+
+
+def iso_ms(ms: int | None) -> str | None:
+    """An MLflow timestamp (milliseconds) as the ISO text govern writes everywhere."""
+    if not ms:
+        return None
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+
+
+def record_audit(
+    registry: Registry,
+    experiment: str,
+    policy_sha256: str,
+    result: VersionResult,
+    report_html: str,
+    results_json: str,
+) -> str:
+    """Record the audit as a run in the audit experiment, then tag the version.
+
+    The tags go last: if anything before them fails, the version shows no new verdict rather
+    than one without evidence behind it. The training run is never touched.
+    """
+    client = registry.client
+    experiment_id = registry.audit_experiment_id(experiment)
+    run = registry.call(
+        "creating the audit run",
+        client.create_run,
+        experiment_id,
+        run_name=f"{result.model}-v{result.version}"[:250],
+        tags={
+            RUN_TAG_MODEL: result.model,
+            RUN_TAG_VERSION: result.version,
+            RUN_TAG_VERDICT: result.verdict,
+            TAG_POLICY_SHA: policy_sha256,
+            "govern.training_run_id": result.run_id or "",
+            "govern.training_sha256": (result.training_data.sha256 if result.training_data else "")
+            or "",
+            "govern.version_tag": __version__,
+            TAG_FINGERPRINT: str(result.metadata.get("fingerprint") or ""),
+        },
+    )
+    run_id = run.info.run_id
+    from mlflow.entities import Metric
+
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    metrics = []
+    if result.fairness:
+        for name, value in result.fairness.disparities.items():
+            if value is not None:
+                metrics.append(Metric(name, float(value), now_ms, 0))
+    counts = {s: sum(1 for c in result.checks if c.status == s) for s in ("pass", "fail", "error")}
+    metrics.extend(Metric(f"checks_{s}", float(n), now_ms, 0) for s, n in counts.items())
+    registry.call("logging audit metrics", client.log_batch, run_id, metrics=metrics)
+    registry.call("uploading results.json", client.log_text, run_id, results_json, "results.json")
+    registry.call("uploading report.html", client.log_text, run_id, report_html, "report.html")
+    registry.call("finishing the audit run", client.set_terminated, run_id, "FINISHED")
+    registry.set_version_tags(
+        VersionInfo(result.model, result.version, (), None, "", READY),
+        {
+            TAG_STATUS: result.verdict,
+            TAG_AUDITED_AT: result.finished_at,
+            TAG_AUDIT_RUN: run_id,
+            TAG_POLICY_SHA: policy_sha256,
+        },
+    )
+    return str(run_id)
+
+
+def audit_history(
+    registry: Registry, experiment: str, model: str, version: str, limit: int = 20
+) -> tuple[HistoryEntry, ...]:
+    """Earlier audits of this version from the audit experiment, newest first.
+
+    History is context for a reviewer, not evidence for the verdict: if it cannot be read the
+    report says so and the audit goes on.
+    """
+    client = registry.client
+    found = registry.call(f"experiment '{experiment}'", client.get_experiment_by_name, experiment)
+    if found is None:
+        return ()
+
+    def quoted(value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    runs = registry.call(
+        f"reading audit history of {model}/{version}",
+        client.search_runs,
+        [found.experiment_id],
+        filter_string=f"tags.`govern.model` = {quoted(model)} "
+        f"and tags.`govern.version` = {quoted(version)}",
+        order_by=["attributes.start_time DESC"],
+        max_results=limit,
+    )
+    entries = []
+    for run in runs:
+        tags = run.data.tags
+        if tags.get(RUN_TAG_MODEL) != model or tags.get(RUN_TAG_VERSION) != version:
+            continue
+        entries.append(
+            HistoryEntry(
+                audit_run_id=run.info.run_id,
+                audited_at=iso_ms(run.info.start_time) or "",
+                verdict=tags.get(RUN_TAG_VERDICT, ""),
+                policy_sha256=tags.get(TAG_POLICY_SHA),
+                disparities={
+                    k: float(v) for k, v in run.data.metrics.items() if not k.startswith("checks_")
+                },
+            )
+        )
+    return tuple(entries)
+
+
+def record_promotion(
+    registry: Registry, audit_run_id: str, alias: str, before: str | None, after: str | None
+) -> None:
+    """Write on the audit run where the alias pointed before the gate and where it points now,
+    as read back from the registry (another promotion may have won)."""
+    for key, value in (
+        ("govern.promote_to", alias),
+        ("govern.alias_before", before or ""),
+        ("govern.alias_after", after or ""),
+    ):
+        registry.call("recording the promotion", registry.client.set_tag, audit_run_id, key, value)

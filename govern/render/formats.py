@@ -1,0 +1,103 @@
+"""Every format govern prints on stdout, behind one interface.
+
+Each ``OutputFormat`` maps to one function from results to text (as pip-audit's ``_format``
+package maps its formats to formatters); a test checks that every member has one and that the
+CLI offers exactly these, so a new format cannot be half added. Files and folders (HTML reports,
+JUnit, PDF) are written by ``govern.render.outputs``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Sequence
+
+from govern.model.results import AuditRun
+from govern.model.scan import ScanRow
+from govern.render.table import render_table
+
+
+class OutputFormat(enum.Enum):
+    """What ``--format`` can ask for on stdout."""
+
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+class ScanFormat(enum.Enum):
+    """What ``govern scan --format`` can ask for."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def _run_table(run: AuditRun) -> str:
+    rows = []
+    for v in run.versions:
+        bad = v.failing_checks()
+        rows.append(
+            [
+                v.model,
+                v.version,
+                v.verdict.upper(),
+                f"{len(v.checks) - len(bad)}/{len(v.checks)}",
+                bad[0].summary if bad else "",
+            ]
+        )
+    return render_table(["MODEL", "VERSION", "VERDICT", "PASSED", "FIRST PROBLEM"], rows)
+
+
+def _run_json(run: AuditRun) -> str:
+    return json.dumps(run.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _run_markdown(run: AuditRun) -> str:
+    from govern.render.markdown import render_summary
+
+    return render_summary(run)
+
+
+RUN_FORMATTERS: dict[OutputFormat, Callable[[AuditRun], str]] = {
+    OutputFormat.TABLE: _run_table,
+    OutputFormat.JSON: _run_json,
+    OutputFormat.MARKDOWN: _run_markdown,
+}
+
+
+def _scan_table(rows: Sequence[ScanRow]) -> str:
+    return render_table(
+        ["MODEL", "VERSION", "ALIASES", "RUN", "TRAINING DATA", "DIGEST", "STATUS"],
+        [
+            [
+                r.model,
+                r.version,
+                ",".join(r.aliases) or "-",
+                (r.run_id or "-")[:12],
+                r.dataset_label,
+                r.dataset_digest or "-",
+                r.status_label,
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _scan_json(rows: Sequence[ScanRow]) -> str:
+    return json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False)
+
+
+SCAN_FORMATTERS: dict[ScanFormat, Callable[[Sequence[ScanRow]], str]] = {
+    ScanFormat.TABLE: _scan_table,
+    ScanFormat.JSON: _scan_json,
+}
+
+
+def render_run(run: AuditRun, fmt: OutputFormat | str) -> str:
+    """The run in the chosen stdout format."""
+    return RUN_FORMATTERS[OutputFormat(fmt)](run)
+
+
+def render_scan(rows: Sequence[ScanRow], fmt: ScanFormat | str) -> str:
+    """Scan rows in the chosen stdout format."""
+    return SCAN_FORMATTERS[ScanFormat(fmt)](rows)

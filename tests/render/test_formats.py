@@ -1,0 +1,77 @@
+"""Every stdout format is behind the one interface, and the CLI offers exactly those formats."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+
+from govern.cli import RUN_FORMATS, SCAN_FORMATS, main
+from govern.model.results import AuditRun, CheckResult, VersionResult
+from govern.model.scan import ScanRow
+from govern.render.formats import (
+    RUN_FORMATTERS,
+    SCAN_FORMATTERS,
+    OutputFormat,
+    ScanFormat,
+    render_run,
+    render_scan,
+)
+
+
+def _choices(command: str) -> list[str]:
+    cmd = main.commands[command]
+    option = next(p for p in cmd.params if p.name == "fmt")
+    assert isinstance(option.type, click.Choice)
+    return list(option.type.choices)
+
+
+def test_every_format_has_a_formatter_and_nothing_else_does() -> None:
+    assert set(RUN_FORMATTERS) == set(OutputFormat)
+    assert set(SCAN_FORMATTERS) == set(ScanFormat)
+
+
+@pytest.mark.parametrize("command", ["audit", "gate"])
+def test_the_cli_offers_exactly_the_run_formats(command: str) -> None:
+    assert _choices(command) == RUN_FORMATS == [f.value for f in OutputFormat]
+
+
+def test_the_cli_offers_exactly_the_scan_formats() -> None:
+    assert _choices("scan") == SCAN_FORMATS == [f.value for f in ScanFormat]
+
+
+def _run() -> AuditRun:
+    check = CheckResult("integrity.sha256", "integrity", "fail", "data changed after training")
+    version = VersionResult(
+        "m", "1", (), "r1", (check,), "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"
+    )
+    return AuditRun(
+        govern_version="0",
+        started_at="2026-01-01T00:00:00Z",
+        finished_at="2026-01-01T00:01:00Z",
+        policy_sha256="ab" * 32,
+        policy_path="govern.yaml",
+        tracking_uri="sqlite:///x.db",
+        versions=(version,),
+    )
+
+
+def test_each_run_format_says_the_verdict_its_own_way() -> None:
+    run = _run()
+    assert json.loads(render_run(run, "json"))["verdict"] == "fail"
+    table = render_run(run, OutputFormat.TABLE).splitlines()
+    assert table[0].split() == ["MODEL", "VERSION", "VERDICT", "PASSED", "FIRST", "PROBLEM"]
+    assert table[1].split()[:4] == ["m", "1", "FAIL", "0/1"]
+    assert "❌ FAIL" in render_run(run, "markdown")
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError):
+        render_run(_run(), "xml")
+
+
+def test_scan_formats() -> None:
+    row = ScanRow("m", "1", ("prod",), "abc", "READY", "d", "/data", "1234", None, "pass", "t")
+    assert json.loads(render_scan([row], "json"))[0]["governance"]["status"] == "pass"
+    assert render_scan([row], ScanFormat.TABLE).splitlines()[1].split()[:3] == ["m", "1", "prod"]
