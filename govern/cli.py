@@ -12,7 +12,7 @@ import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -81,16 +81,50 @@ def _debug_enabled() -> bool:
     return bool(root and root.obj and root.obj.get("debug"))
 
 
+@contextlib.contextmanager
+def _own_stdout() -> Iterator[Any]:
+    """Keep stdout for govern's requested output alone, down to the file descriptor.
+
+    Libraries print progress and URLs, and a model's code may ``print`` or write to descriptor 1
+    directly: while a command runs, descriptor 1 and ``sys.stdout`` point at stderr, and
+    govern writes its output to a private copy of the real stdout. (Under a test runner whose
+    stdout has no descriptor, only ``sys.stdout`` is redirected.)
+    """
+    real = sys.stdout
+    try:
+        fd = real.fileno()
+    except (AttributeError, OSError, ValueError):
+        with contextlib.redirect_stdout(sys.stderr):
+            yield real
+        return
+    real.flush()
+    saved = os.dup(fd)
+    os.dup2(sys.stderr.fileno(), fd)
+    stream = os.fdopen(
+        os.dup(saved), "w", encoding=real.encoding or "utf-8", errors="replace", closefd=True
+    )
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield stream
+    finally:
+        stream.flush()
+        stream.close()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def handle_errors(fn: F) -> F:
     """Turn every failure into one scrubbed line on stderr and the documented exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _STDOUT.append(sys.stdout)
         try:
-            # Libraries print progress and URLs to stdout; only govern's output may go there.
-            with contextlib.redirect_stdout(sys.stderr):
-                return fn(*args, **kwargs)
+            with _own_stdout() as out:
+                _STDOUT.append(out)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    _STDOUT.pop()
         except GovernError as exc:
             if _debug_enabled():
                 _say(traceback.format_exc())
@@ -112,8 +146,6 @@ def handle_errors(fn: F) -> F:
                 "(run with --debug for the traceback)"
             )
             sys.exit(EXIT_INFRA)
-        finally:
-            _STDOUT.pop()
 
     return wrapper  # type: ignore[return-value]
 
@@ -438,7 +470,6 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
     from govern.config.policy import load_policy
     from govern.config.selectors import parse_selector, validate_promotion
     from govern.pipeline.gate import gate
-    from govern.render.outputs import write_requested
 
     sel = parse_selector(selector)
     validate_promotion(promote_to, write=not args.no_write)
@@ -452,12 +483,11 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
         promote_to=promote_to,
         write=not args.no_write,
         load_model=not args.no_load_model,
-        templates=args.templates,
         progress=_Progress(),
         timeout=args.timeout,
+        outputs=outputs,
     )
-    run = write_requested(result.run, outputs, say=_say)
-    _emit(run, args.fmt)
+    _emit(result.run, args.fmt)
     _say(result.message)
     code = EXIT_BY_VERDICT[result.verdict]
     if code == EXIT_PASS and promote_to is not None and not result.promoted:

@@ -186,11 +186,19 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(uri: str, policy: Policy, options: AuditOptions) -> None:
-    """Runs once per worker process: the environment, one registry connection."""
+    """Runs once per worker process: the environment, one registry connection.
+
+    Anything a worker prints (a model's own ``print``) goes to stderr: stdout carries only the
+    parent's requested output, the JSON a CI job parses.
+    """
+    import os
+    import sys
     import warnings
 
     from govern.registry.client import quiet_mlflow
 
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     warnings.filterwarnings("ignore")
     quiet_mlflow()
     _WORKER.update(registry=Registry(uri), policy=policy, options=options)

@@ -7,7 +7,7 @@ really points, not where govern meant it to point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from govern.config.policy import Policy
@@ -18,6 +18,8 @@ from govern.pipeline.audit import audit
 from govern.pipeline.runner import Progress
 from govern.registry.client import READY, Registry
 from govern.registry.record import record_promotion
+from govern.render.charts import reuse_drawings
+from govern.render.outputs import OutputRequest, write_requested
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,44 @@ def gate(
     templates: Path | None = None,
     progress: Progress | None = None,
     timeout: float | None = None,
+    outputs: OutputRequest | None = None,
+) -> GateResult:
+    """Audit the one version ``selector`` names; move ``promote_to`` only if it passed.
+
+    With ``outputs`` the requested files are written too (checked before any work), and the
+    report recorded in the registry and the one written to a folder share their charts.
+    """
+    if outputs is not None:
+        outputs.check()
+    with reuse_drawings():
+        result = _gate(
+            registry,
+            policy,
+            selector,
+            promote_to=promote_to,
+            write=write,
+            load_model=load_model,
+            templates=outputs.templates if outputs is not None else templates,
+            progress=progress,
+            timeout=timeout,
+        )
+        if outputs is None:
+            return result
+        say = (lambda message: progress(message, False)) if progress else None
+        return replace(result, run=write_requested(result.run, outputs, say=say))
+
+
+def _gate(
+    registry: Registry,
+    policy: Policy,
+    selector: Selector,
+    *,
+    promote_to: str | None,
+    write: bool,
+    load_model: bool,
+    templates: Path | None,
+    progress: Progress | None,
+    timeout: float | None,
 ) -> GateResult:
     if not selector.single:
         raise UsageError(

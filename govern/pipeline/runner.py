@@ -12,6 +12,7 @@ of waiting, so ``--jobs 2`` on two cores uses both while the forkserver is still
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -235,6 +236,26 @@ class PoolExecutor:
             for process in list(getattr(self.pool, "_processes", {}).values()):
                 process.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        _stop_forkserver()
+
+
+def _stop_forkserver() -> None:
+    """End the forkserver once the pool is shut down.
+
+    Left alone it outlives the run by seconds: at exit it tears down mlflow, GX and the rest
+    module by module, and meanwhile holds the command's stdout and stderr open, so a CI step
+    reading them waits. It has no state worth a clean exit, so it is killed and reaped.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if server is None or not pid:
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError, AttributeError):
+        server._stop()  # closes its pipe, reaps it, removes its socket
 
 
 def run_versions(

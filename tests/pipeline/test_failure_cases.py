@@ -996,3 +996,45 @@ def test_same_data_writes_the_same_bytes(tmp_path, adult, uri):
         )
     assert sha256_of(tmp_path / "t.csv.gz") == first
     assert digests[0] == digests[1]
+
+
+class ChattyModel(EducationRule):
+    """Prints to stdout, through Python and straight to file descriptor 1."""
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        import os
+
+        print("model says hello")
+        os.write(1, b"raw bytes on fd 1\n")
+        return self.labels(model_input)
+
+
+def test_a_printing_model_cannot_corrupt_json_in_worker_processes(uri, tmp_path, adult):
+    """Workers redirect their stdout to stderr: with --jobs 2 the JSON still parses."""
+    from helpers import govern_subprocess
+
+    name = _name("chatty")
+    for i in range(3):
+        _register(uri, name, adult.head(400), ChattyModel(), tmp_path / f"d{i}.parquet")
+    proc = govern_subprocess(
+        "audit",
+        name,
+        "--policy",
+        str(_policy(tmp_path)),
+        "--tracking-uri",
+        uri,
+        "--format",
+        "json",
+        "--no-write",
+        "--jobs",
+        "2",
+        cwd=tmp_path,
+        # The model is pickled by reference to this module: make it importable in the workers.
+        env={"PYTHONPATH": f"{Path(__file__).parent}:{Path(__file__).parents[1]}"},
+    )
+    out, err = proc.communicate(timeout=600)
+    data = json.loads(out)
+    assert [v["version"] for v in data["versions"]] == ["1", "2", "3"]
+    assert all(v["verdict"] != "error" for v in data["versions"]), err
+    assert "model says hello" in err and "raw bytes on fd 1" in err
+    assert "auditing 3 versions with 2 processes" in err
