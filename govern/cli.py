@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from govern import __version__
-from govern.errors import EXIT_INFRA, EXIT_PASS, EXIT_VIOLATION, GovernError
+from govern.errors import EXIT_INFRA, EXIT_PASS, EXIT_RETRY, EXIT_VIOLATION, GovernError
 from govern.redact import scrub
 
 if TYPE_CHECKING:
@@ -30,6 +30,15 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_BY_VERDICT = {"pass": EXIT_PASS, "fail": EXIT_VIOLATION, "error": EXIT_INFRA}
+
+
+def _exit_code(run: AuditRun) -> int:
+    """0 passed, 1 violations, 3 could not audit (fix needed), 4 try again later."""
+    if run.error_kind == "retry":
+        return EXIT_RETRY
+    return EXIT_BY_VERDICT[run.verdict]
+
+
 RUN_FORMATS = ["table", "json", "markdown"]
 """The values of ``govern.render.formats.OutputFormat``, spelt out so that ``--help`` imports no
 renderer; a test checks the two agree."""
@@ -288,7 +297,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 
     \b
     Exit codes: 0 every version passed, 1 a policy violation,
-                2 usage or policy error, 3 registry, data or internal error.
+                2 usage or policy error, 3 could not audit (lineage, data,
+                model or internal error: fix, then rerun), 4 the registry
+                was unreachable or the deadline passed (retry later).
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -444,7 +455,7 @@ def audit_cmd(
         jobs=jobs if jobs is not None else _default_jobs(len(versions)),
     )
     _emit(run, args.fmt)
-    sys.exit(EXIT_BY_VERDICT[run.verdict])
+    sys.exit(_exit_code(run))
 
 
 @main.command("gate")
@@ -460,7 +471,8 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
     """Audit exactly one version; with --promote-to, move an alias only if it passed.
 
     Exits 0 when the version passed (and the alias moved), 1 on a policy violation, 3 when a
-    check could not run. The alias never moves on a failure or an error.
+    check could not run, 4 when the registry was unreachable or the deadline passed. The alias
+    never moves on a failure or an error.
 
     \b
     Examples:
@@ -489,7 +501,7 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
     )
     _emit(result.run, args.fmt)
     _say(result.message)
-    code = EXIT_BY_VERDICT[result.verdict]
+    code = _exit_code(result.run)
     if code == EXIT_PASS and promote_to is not None and not result.promoted:
         code = EXIT_INFRA
     sys.exit(code)

@@ -10,6 +10,9 @@ EXIT_PASS = 0
 EXIT_VIOLATION = 1
 EXIT_USAGE = 2
 EXIT_INFRA = 3
+"""Could not audit: someone must fix something (lineage, data, the model, an internal error)."""
+EXIT_RETRY = 4
+"""The registry was unreachable or the deadline passed: the same run later may well succeed."""
 
 
 class GovernError(Exception):
@@ -34,6 +37,12 @@ class RegistryError(GovernError):
     """The registry could not be read or written, or a model or version does not exist."""
 
     exit_code = EXIT_INFRA
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry did not answer (refused, timed out, kept failing with 5xx): retry later."""
+
+    exit_code = EXIT_RETRY
 
 
 class NotFoundError(RegistryError):

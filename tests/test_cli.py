@@ -218,3 +218,13 @@ def test_unwritable_out_folder_is_one_line_exit_3(tmp_path):
     assert result.exit_code == 3
     assert "/proc/govern-unwritable" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_default_jobs_use_every_cpu_only_when_there_is_work_for_them(monkeypatch):
+    from govern.cli import _default_jobs
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert _default_jobs(15) == 1  # under four versions per CPU: workers would cost more
+    assert _default_jobs(16) == 4
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert _default_jobs(100) == 1

@@ -8,16 +8,17 @@ report folders go). Nothing secret is written into the DAG, its templates or its
 govern's exit code decides what happens, because a violation and a broken registry need
 different responses:
 
-* ``govern_audit`` runs ``govern audit --all``. Exit 0 (all passed), 1 (violations) and 2 (usage
-  or policy error) are answers: the task succeeds and pushes ``"<exit code> <report folder>"``
-  as its XCom. Exit 3 (registry, data or internal error) or anything else fails the task, and
-  Airflow retries it: those are usually transient, and on a retry govern reuses the verdicts of
-  versions that are unchanged since their recorded audit (no ``--force``).
-* ``route`` branches on the exit code to ``all_passed``, ``notify_violations`` or
-  ``policy_error``. The last two fail without retrying (rerunning the same audit cannot change
-  a violation), which marks the DAG run failed and fires your failure alerts (email,
-  ``on_failure_callback``, a Slack notifier...). Replace their commands with your own
-  notification if you prefer the run to stay green.
+* ``govern_audit`` runs ``govern audit --all``. Exit 0 (all passed), 1 (violations), 2 (usage
+  or policy error) and 3 (could not audit: lineage, data, a model or an internal error someone
+  must fix) are answers: the task succeeds and pushes ``"<exit code> <report folder>"`` as its
+  XCom. Exit 4 (the registry was unreachable or the deadline passed) or anything else fails the
+  task, and Airflow retries it: on a retry govern reuses the verdicts of versions that are
+  unchanged since their recorded audit (no ``--force``).
+* ``route`` branches on the exit code to ``all_passed``, ``notify_violations``,
+  ``policy_error`` or ``could_not_audit``. The last three fail without retrying (rerunning the
+  same audit cannot change a violation or a broken lineage), which marks the DAG run failed and
+  fires your failure alerts (email, ``on_failure_callback``, a Slack notifier...). Replace their
+  commands with your own notification if you prefer the run to stay green.
 
 Works with Airflow 2.4+ (``airflow.operators``) and 3.x (``airflow.providers.standard`` and
 ``airflow.sdk``).
@@ -44,8 +45,8 @@ SCHEDULE = "30 2 * * *"  # 02:30 every night, in the DAG's timezone (UTC here)
 
 # The report folder is the UTC date of the run, as with examples/cron/govern-nightly.sh.
 # GOVERN_JOBS (default 2) versions are audited in parallel. --timeout stops govern, reporting
-# unfinished versions as errors (exit 3), before Airflow's execution_timeout kills it without
-# writing any evidence.
+# unfinished versions as errors (exit 4, so Airflow retries), before Airflow's
+# execution_timeout kills it without writing any evidence.
 AUDIT_COMMAND = r"""
 set -u
 out="${GOVERN_REPORTS:-/opt/airflow/govern-reports}/$(date -u +%F)"
@@ -54,8 +55,8 @@ code=0
 govern audit --all --out "$out" --junit "$out/junit.xml" --jobs "${GOVERN_JOBS:-2}" \
     --timeout 19800 >&2 || code=$?
 echo "govern audit exited $code; reports in $out" >&2
-if [ "$code" -ge 3 ]; then
-    exit "$code"  # registry, data or internal error: fail the task, Airflow retries it
+if [ "$code" -ge 4 ]; then
+    exit "$code"  # registry unreachable or deadline passed: fail the task, Airflow retries it
 fi
 echo "$code $out"  # the last line is the XCom that route reads
 """
@@ -89,7 +90,9 @@ with DAG(
     def route(result) -> str:  # no parameter annotation: Airflow 2 may run Python < 3.10
         """Pick the next task from govern's exit code (the first word of the audit's XCom)."""
         code = int((result or "").split(" ", 1)[0])
-        return {0: "all_passed", 1: "notify_violations"}.get(code, "policy_error")
+        return {0: "all_passed", 1: "notify_violations", 3: "could_not_audit"}.get(
+            code, "policy_error"
+        )
 
     all_passed = EmptyOperator(task_id="all_passed")
 
@@ -114,4 +117,15 @@ with DAG(
         retries=0,
     )
 
-    route(govern_audit.output) >> [all_passed, notify_violations, policy_error]
+    could_not_audit = BashOperator(
+        task_id="could_not_audit",
+        bash_command=(
+            'echo "govern could not audit some versions (exit 3: lineage, data, a model or an '
+            'internal error); reports: ${AUDIT_RESULT#* }/index.html" >&2; exit 1'
+        ),
+        env={"AUDIT_RESULT": "{{ ti.xcom_pull(task_ids='govern_audit') }}"},
+        append_env=True,
+        retries=0,
+    )
+
+    route(govern_audit.output) >> [all_passed, notify_violations, policy_error, could_not_audit]

@@ -10,13 +10,14 @@
 # $GOVERN_KEEP_DAYS days, and exits with govern's own exit code:
 #
 #   0 every version passed   1 policy violations   2 usage or policy error
-#   3 registry, data or internal error (not everything could be checked)
+#   3 could not audit (lineage, data, a model or an internal error: fix, then rerun)
+#   4 registry unreachable or deadline passed (retry later)
 #   75 another run still holds the lock (nothing was done)   64 bad configuration of this script
 #
 # Runs never overlap: the script takes an exclusive flock(1) on $GOVERN_LOCK and, by default,
 # gives up at once (exit 75) when another run holds it; GOVERN_LOCK_WAIT=SECONDS waits that long
 # first. `latest` moves only when govern wrote a results.json (exits 0, 1 and, for partial runs,
-# 3), so a run that could not start leaves yesterday's reports in place.
+# 3 and 4), so a run that could not start leaves yesterday's reports in place.
 #
 # Settings (environment variables; GOVERN_ENV_FILE, if set, is sourced first, e.g. a mode-600
 # file with MLFLOW_TRACKING_TOKEN so no secret sits in the crontab):
@@ -90,7 +91,8 @@ case "$code" in
     0) verdict="every version passed" ;;
     1) verdict="policy violations: see $out/index.html" ;;
     2) verdict="usage or policy error: nothing was audited" ;;
-    3) verdict="registry, data or internal error: not everything could be checked" ;;
+    3) verdict="could not audit (lineage, data, a model or an internal error): fix, then rerun" ;;
+    4) verdict="registry unreachable or deadline passed: retry later" ;;
     *) verdict="govern ended abnormally" ;;
 esac
 log "govern exited $code after $((SECONDS - started))s: $verdict"

@@ -13,6 +13,8 @@ an entry lists a pack at most once: reports and ``packs_sha256`` identify packs 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -32,7 +34,14 @@ from govern.config.fields import (
     type_name,
 )
 from govern.config.yaml_loader import read_yaml
-from govern.model.specs import DISPARITIES, METRICS, FairnessSpec, Threshold
+from govern.model.specs import (
+    DISPARITIES,
+    EVALUATION_CONTEXTS,
+    METRICS,
+    TRAINING_CONTEXTS,
+    FairnessSpec,
+    Threshold,
+)
 from govern.resources import checks_dir
 
 POLICY_VERSION = 1
@@ -48,6 +57,8 @@ _ENTRY_KEYS = {
     "positive_label",
     "sensitive_features",
     "dataset",
+    "dataset_context",
+    "evaluation_context",
     "expectations",
     "fairness",
 }
@@ -93,6 +104,10 @@ class ModelPolicy:
     dataset: str | None
     expectations: tuple[ExpectationTemplate, ...]
     fairness: PartialFairness
+    training_contexts: tuple[str, ...] = TRAINING_CONTEXTS
+    """Dataset-input contexts that mark the training data (``dataset_context``)."""
+    evaluation_contexts: tuple[str, ...] = EVALUATION_CONTEXTS
+    """Contexts that mark held-out evaluation data (``evaluation_context``)."""
 
     def fairness_spec(self) -> FairnessSpec:
         """Merge packs then the entry: later thresholds win, metrics are the union in order."""
@@ -131,6 +146,16 @@ class Policy:
 
     def packs_sha256(self) -> dict[str, str]:
         return {p.name: p.sha256 for e in self.entries for p in e.packs}
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the policy as resolved: its own bytes and every pack file it names.
+
+        A pack named by path can change while the policy file does not; whatever the digest
+        does not cover could change an outcome without invalidating a reused result.
+        """
+        resolved = {"policy": self.sha256, "packs": self.packs_sha256()}
+        return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
 
 
 def _threshold(value: Any, where: Where) -> Threshold:
@@ -314,8 +339,35 @@ def _entry(index: int, value: Any, where: Where, loader: _Packs) -> ModelPolicy:
     fairness = (
         _fairness(data["fairness"], where / "fairness") if "fairness" in data else PartialFairness()
     )
+    training_contexts = (
+        as_text_list(data["dataset_context"], where / "dataset_context")
+        if "dataset_context" in data
+        else TRAINING_CONTEXTS
+    )
+    evaluation_contexts = (
+        as_text_list(data["evaluation_context"], where / "evaluation_context")
+        if "evaluation_context" in data
+        else EVALUATION_CONTEXTS
+    )
+    if not training_contexts:
+        raise (where / "dataset_context").error("expected at least one context")
+    both = [c for c in training_contexts if c in evaluation_contexts]
+    if both:
+        raise (where / "evaluation_context").error(
+            f"context '{both[0]}' cannot mark both training and evaluation data"
+        )
     return ModelPolicy(
-        index, match, packs, label, positive, sensitive, dataset, expectations, fairness
+        index,
+        match,
+        packs,
+        label,
+        positive,
+        sensitive,
+        dataset,
+        expectations,
+        fairness,
+        training_contexts,
+        evaluation_contexts,
     )
 
 

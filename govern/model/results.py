@@ -493,6 +493,20 @@ class AuditRun:
     def verdict(self) -> Status:
         return run_verdict(self.versions)
 
+    @property
+    def error_kind(self) -> str | None:
+        """What a scheduler should do about an error verdict: ``retry`` when a version was not
+        audited because the registry stopped answering or the deadline passed (the same run
+        later may succeed), ``fix`` for any other error; ``None`` without an error."""
+        if self.verdict != "error":
+            return None
+        retry = any(
+            isinstance(c.details, Mapping) and c.details.get("retry") is True
+            for v in self.versions
+            for c in v.checks
+        )
+        return "retry" if retry else "fix"
+
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for v in self.versions:
@@ -509,6 +523,7 @@ class AuditRun:
             "policy_path": self.policy_path,
             "tracking_uri": self.tracking_uri,
             "verdict": self.verdict,
+            "error": {"kind": self.error_kind} if self.error_kind else None,
             "counts": self.counts(),
             "environment": dict(self.environment),
             "policy_text": self.policy_text,

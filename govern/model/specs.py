@@ -11,6 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+TRAINING_CONTEXTS: tuple[str, ...] = ("training", "train")
+"""Dataset-input contexts that mark training data: ``train`` is what MLflow's autologging and
+many hand-written ``log_input`` calls use. A policy entry may replace the list
+(``dataset_context``)."""
+EVALUATION_CONTEXTS: tuple[str, ...] = ("evaluation", "eval", "validation", "test")
+"""Contexts that mark held-out evaluation data (``eval`` is autologging's); a policy entry may
+replace the list (``evaluation_context``)."""
+
 
 @dataclass(frozen=True)
 class ExpectationSpec:

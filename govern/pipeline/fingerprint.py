@@ -9,18 +9,87 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import yaml
 
 from govern import __version__
 from govern.model.results import AuditRun, VersionResult
 from govern.registry.client import Registry, VersionInfo
 from govern.registry.record import RUN_TAG_VERDICT, TAG_AUDIT_RUN, TAG_FINGERPRINT
 
+LIBRARIES = ("great-expectations", "fairlearn", "mlflow", "pandas", "numpy", "scikit-learn")
+"""Libraries whose version can change a check's outcome whatever the model: GX's expectations,
+fairlearn's metrics, MLflow's digest and model loading, pandas' parsing."""
+
+FLAVOR_LIBRARIES = {
+    "sklearn": "scikit-learn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "catboost": "catboost",
+    "pytorch": "torch",
+    "tensorflow": "tensorflow",
+    "keras": "keras",
+    "statsmodels": "statsmodels",
+    "onnx": "onnxruntime",
+    "h2o": "h2o",
+    "spark": "pyspark",
+    "prophet": "prophet",
+    "transformers": "transformers",
+    "sentence_transformers": "sentence-transformers",
+    "python_function": "cloudpickle",
+}
+"""The library that loads and runs each MLflow model flavor: a model pickled under one release
+and loaded under another can predict differently."""
+
+
+def installed_version(dist: str) -> str:
+    try:
+        return importlib_metadata.version(dist)
+    except importlib_metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def model_flavors(model_dir: Path | None) -> list[str]:
+    """The flavors an MLflow model declares in its ``MLmodel`` file (``[]`` when unreadable)."""
+    if model_dir is None:
+        return []
+    try:
+        data = yaml.safe_load((model_dir / "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    flavors = data.get("flavors") if isinstance(data, dict) else None
+    return sorted(str(f) for f in flavors) if isinstance(flavors, dict) else []
+
+
+def library_versions(model_dir: Path | None) -> dict[str, str]:
+    """Installed versions of the libraries the outcome depends on, the model flavor's included."""
+    names = list(LIBRARIES)
+    names.extend(FLAVOR_LIBRARIES[f] for f in model_flavors(model_dir) if f in FLAVOR_LIBRARIES)
+    return {name: installed_version(name) for name in sorted(set(names))}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
 
 def fingerprint(
-    info: VersionInfo, *, model_sha256: str | None, data_sha256: str, policy_sha256: str
+    info: VersionInfo,
+    *,
+    model_sha256: str | None,
+    data_sha256: str,
+    policy_digest: str,
+    libraries: Mapping[str, str],
 ) -> str | None:
-    """What an audit of this version is a pure function of; ``None`` if not fully known."""
+    """What an audit of this version is a pure function of; ``None`` if not fully known.
+
+    Everything that can change an outcome is in it: the model files, the data, the policy with
+    the content of every pack, and the versions of govern and of the libraries that compute.
+    """
     if not model_sha256:
         return None
     parts = {
@@ -28,8 +97,9 @@ def fingerprint(
         "version": info.version,
         "model_sha256": model_sha256,
         "data_sha256": data_sha256,
-        "policy_sha256": policy_sha256,
+        "policy_digest": policy_digest,
         "govern_version": __version__,
+        "libraries": dict(libraries),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -64,7 +134,11 @@ def reusable(registry: Registry, info: VersionInfo, current: str | None) -> Vers
                 metadata={
                     **version.metadata,
                     "fingerprint": current,
-                    "reused_from": {"audit_run_id": run_id, "audited_at": version.finished_at},
+                    "reused_from": {
+                        "audit_run_id": run_id,
+                        "audited_at": version.finished_at,
+                        "rechecked_at": _now(),
+                    },
                 },
             )
     return None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from govern.errors import GovernError
+from govern.errors import GovernError, RegistryUnavailable
 from govern.model.results import CheckKind, VersionResult
 from govern.registry.client import Registry, VersionInfo, one_line
 
@@ -79,8 +79,14 @@ class AuditOptions:
     reuse: bool = False
 
 
-def not_audited(info: VersionInfo, kind: CheckKind, reason: str) -> VersionResult:
-    """A version the run could not reach: an error with the reason, never silently absent."""
+def not_audited(
+    info: VersionInfo, kind: CheckKind, reason: str, *, retry: bool = False
+) -> VersionResult:
+    """A version the run could not reach: an error with the reason, never silently absent.
+
+    ``retry`` marks a reason that running again later may remove (the registry stopped
+    answering, the deadline passed): the run then exits 4 rather than 3.
+    """
     from govern.pipeline.version import check, utcnow
 
     now = utcnow()
@@ -89,7 +95,15 @@ def not_audited(info: VersionInfo, kind: CheckKind, reason: str) -> VersionResul
         version=info.version,
         aliases=info.aliases,
         run_id=info.run_id,
-        checks=(check("audit.not_audited", kind, "error", f"not audited: {reason}"),),
+        checks=(
+            check(
+                "audit.not_audited",
+                kind,
+                "error",
+                f"not audited: {reason}",
+                details={"retry": retry},
+            ),
+        ),
         started_at=now,
         finished_at=now,
     )
@@ -276,7 +290,7 @@ def run_versions(
     total = len(versions)
     deadline = time.monotonic() + timeout if timeout else None
     results: dict[int, VersionResult] = {}
-    stop: tuple[CheckKind, str] | None = None
+    stop: tuple[CheckKind, str, bool] | None = None
     try:
         for i, result in executor.run(versions, deadline):
             results[i] = result
@@ -291,15 +305,17 @@ def run_versions(
                 try:
                     registry.ping()
                 except GovernError as exc:
-                    stop = ("registry", f"registry unreachable ({exc})")
+                    retry = isinstance(exc, RegistryUnavailable)
+                    stop = ("registry", f"registry unreachable ({exc})", retry)
                     break
     except DeadlineExceeded:
-        stop = ("internal", f"--timeout of {timeout:g} s reached")
+        stop = ("internal", f"--timeout of {timeout:g} s reached", True)
         if executor.interrupted is not None and executor.interrupted not in results:
             results[executor.interrupted] = not_audited(
                 versions[executor.interrupted],
                 "internal",
                 f"--timeout of {timeout:g} s reached during this version",
+                retry=True,
             )
     finally:
         executor.close(terminate=stop is not None)
@@ -314,5 +330,5 @@ def run_versions(
             )
         for i, info in enumerate(versions):
             if i not in results:
-                results[i] = not_audited(info, stop[0], stop[1])
+                results[i] = not_audited(info, stop[0], stop[1], retry=stop[2])
     return [results[i] for i in range(total)]

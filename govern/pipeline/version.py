@@ -24,7 +24,7 @@ from govern.model.results import (
     TrainingData,
     VersionResult,
 )
-from govern.pipeline.fingerprint import fingerprint, reusable
+from govern.pipeline.fingerprint import fingerprint, library_versions, reusable
 from govern.redact import redact_uri
 from govern.registry.client import READY, Registry, VersionInfo, one_line
 from govern.registry.datasets import (
@@ -134,7 +134,13 @@ class VersionAudit:
             )
             return self.result(entry)
         try:
-            lineage = find_lineage(self.registry, info, entry.dataset)
+            lineage = find_lineage(
+                self.registry,
+                info,
+                entry.dataset,
+                training_contexts=entry.training_contexts,
+                evaluation_contexts=entry.evaluation_contexts,
+            )
         except GovernError as exc:
             self.add(check("lineage.training_data", "lineage", "error", str(exc)))
             return self.result(entry)
@@ -146,7 +152,7 @@ class VersionAudit:
                 "lineage",
                 "pass",
                 f"training data '{training.name}' ({redact_uri(training.uri)}) is the "
-                f"'training' input of run {lineage.run_id}",
+                f"'{lineage.context}' input of run {lineage.run_id}",
                 observed={"run_id": lineage.run_id, "dataset": training.name},
                 details={"other_inputs": list(lineage.other_inputs)},
             )
@@ -160,7 +166,8 @@ class VersionAudit:
                     info,
                     model_sha256=self.metadata.get("model_artifact_sha256"),
                     data_sha256=sha,
-                    policy_sha256=self.policy.sha256,
+                    policy_digest=self.policy.digest,
+                    libraries=library_versions(self.model_dir),
                 )
                 if current:
                     self.metadata["fingerprint"] = current
@@ -201,8 +208,8 @@ class VersionAudit:
         positive = entry.positive_label
         if positive is None:
             positive = training.tag_json(TAG_POSITIVE_LABEL)
-        if positive is None:
-            positive = 1
+        # No default: with labels {0, 1} where 0 is the favourable outcome, assuming 1 would
+        # compute every rate on the wrong class. Unknown stays unknown, and fairness says so.
         sensitive: tuple[str, ...]
         if entry.sensitive_features is not None:
             sensitive = entry.sensitive_features
@@ -254,7 +261,8 @@ class VersionAudit:
 
         assert self.training is not None
         label, positive = self.training.label, self.training.positive_label
-        is_positive = positive_rows(df[label], positive) if label and label in df.columns else None
+        known = label and label in df.columns and positive is not None
+        is_positive = positive_rows(df[label], positive) if known else None
         try:
             self.representation = describe_representation(
                 df,
@@ -319,6 +327,13 @@ class VersionAudit:
             )
         if len(df) == 0:
             return error("the training data has no rows")
+        if positive is None:
+            return error(
+                f"the positive label of '{label}' is unknown: set 'positive_label' in policy "
+                f"entry '{entry.match}', or log the data with govern.track.log_training_data"
+                "(..., positive_label=...); govern never assumes one",
+                "fairness.positive_label",
+            )
         problem = label_problem(df[label], label, positive)
         if problem:
             return error(problem, "fairness.label")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from govern.errors import NotFoundError, RegistryError, UsageError
+from govern.errors import NotFoundError, RegistryError, RegistryUnavailable, UsageError
 from govern.model.selector import Selector
 from govern.redact import redact_uri, register_uri_secrets, scrub
 
@@ -125,6 +125,17 @@ def one_line(exc: BaseException) -> str:
     return scrub(line)
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether a failure means the server could not be reached (worth a retry), as opposed to
+    the server answering that something is wrong (which a retry will not change)."""
+    if isinstance(exc, RegistryUnavailable):
+        return True
+    if _API_REQUEST_RE.search(str(exc)):  # MLflow gave up after its own retries
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout"})
+
+
 def _is_not_found(exc: BaseException) -> bool:
     code = getattr(exc, "error_code", "")
     return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
@@ -173,6 +184,10 @@ class Registry:
         except Exception as exc:
             if _is_not_found(exc):
                 raise NotFoundError(f"{what}: not found") from exc
+            if is_unreachable(exc):
+                raise RegistryUnavailable(
+                    f"registry {self.display_uri}: {what} failed: {one_line(exc)}"
+                ) from exc
             raise RegistryError(
                 f"registry {self.display_uri}: {what} failed: {one_line(exc)}"
             ) from exc

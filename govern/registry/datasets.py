@@ -87,8 +87,27 @@ def _local_path(uri: str) -> Path | None:
     return None
 
 
+NOT_RELOADABLE = {
+    "code": "MLflow logged it from an object in memory (autologging does this) and kept no copy "
+    "of the data",
+}
+"""Dataset source types that record where a dataset came from but not how to read it again."""
+
+HOW_TO_LOG = (
+    "log the data from a file so it can be audited: govern.track.log_training_data(df, path, "
+    "label=..., sensitive_features=...), or mlflow.log_input(mlflow.data.from_pandas(df, "
+    "source=<file path or runs:/ URI>), context='training')"
+)
+
+
 def fetch_training_data(registry: Registry, training: TrainingInput, dest: Path) -> Path:
     """Bring the data to a local path: local files as they are, artifact URIs downloaded."""
+    why = NOT_RELOADABLE.get(training.source_type)
+    if why is not None:
+        raise DataError(
+            f"dataset '{training.name}' (source type '{training.source_type}') cannot be "
+            f"reloaded: {why}; {HOW_TO_LOG}"
+        )
     uri = training.uri
     shown = redact_uri(uri)
     local = _local_path(uri)
@@ -124,16 +143,21 @@ def _files(path: Path) -> list[Path]:
 
 
 def sha256_of(path: Path) -> str:
-    """SHA-256 of a file's bytes; for a folder, of each file's relative path and bytes in order.
+    """SHA-256 of a file's bytes; for a folder, of every file in name order, each framed.
 
     This covers every row, unlike MLflow's digest, which hashes the first 10,000 rows and keeps
-    eight hex characters.
+    eight hex characters. In a folder each file contributes its relative name and its length
+    before its bytes, so no two different folders hash alike: without the framing
+    ``{a: "X" + "b\\0" + "Y"}`` and ``{a: "X", b: "Y"}`` would give the same stream. A single
+    file is hashed as ``sha256sum`` hashes it, so anyone can check it by hand.
     """
     digest = hashlib.sha256()
-    files = _files(path)
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+    folder = path.is_dir()
+    for file in _files(path):
+        if folder:
+            name = file.relative_to(path).as_posix().encode("utf-8", "surrogateescape")
+            size = file.stat().st_size
+            digest.update(len(name).to_bytes(8, "big") + name + size.to_bytes(8, "big"))
         with file.open("rb") as fh:
             while chunk := fh.read(_CHUNK):
                 digest.update(chunk)

@@ -8,14 +8,16 @@ names or paths, and any ambiguity is an error the user resolves in the policy.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from govern.errors import LineageError
+from govern.model.specs import EVALUATION_CONTEXTS, TRAINING_CONTEXTS
 from govern.registry.client import Registry, VersionInfo, one_line
 
 TRAINING_CONTEXT = "training"
+"""The context ``govern.track`` logs training data with."""
 CONTEXT_TAG = "mlflow.data.context"
 # Dataset-input tags written by govern.track at training time.
 TAG_LABEL = "govern.label"
@@ -68,6 +70,10 @@ class Lineage:
     run_id: str
     training: TrainingInput
     other_inputs: tuple[str, ...] = ()
+    context: str = TRAINING_CONTEXT
+    """The context the training input was logged with (``training`` or ``train``)."""
+    evaluation: tuple[TrainingInput, ...] = ()
+    """Inputs logged with an evaluation context, in the order the run lists them."""
 
 
 def training_run_id(registry: Registry, info: VersionInfo) -> str:
@@ -86,8 +92,19 @@ def training_run_id(registry: Registry, info: VersionInfo) -> str:
     raise LineageError(f"{info.ref}: no training run is recorded for this version")
 
 
-def find_lineage(registry: Registry, info: VersionInfo, dataset: str | None = None) -> Lineage:
-    """Follow version -> run -> the single dataset input with context ``training``."""
+def _quoted(contexts: Sequence[str]) -> str:
+    return " or ".join(f"'{c}'" for c in contexts)
+
+
+def find_lineage(
+    registry: Registry,
+    info: VersionInfo,
+    dataset: str | None = None,
+    *,
+    training_contexts: Sequence[str] = TRAINING_CONTEXTS,
+    evaluation_contexts: Sequence[str] = EVALUATION_CONTEXTS,
+) -> Lineage:
+    """Follow version -> run -> the single dataset input with a training context."""
     run_id = training_run_id(registry, info)
     try:
         run = registry.client.get_run(run_id)
@@ -100,7 +117,8 @@ def find_lineage(registry: Registry, info: VersionInfo, dataset: str | None = No
     if run.info.lifecycle_stage == "deleted":
         raise LineageError(f"{info.ref}: training run {run_id} was deleted")
     inputs = list(getattr(run.inputs, "dataset_inputs", None) or [])
-    training: list[TrainingInput] = []
+    training: list[tuple[str, TrainingInput]] = []
+    evaluation: list[TrainingInput] = []
     others: list[str] = []
     for di in inputs:
         tags = {t.key: t.value for t in (di.tags or [])}
@@ -113,14 +131,17 @@ def find_lineage(registry: Registry, info: VersionInfo, dataset: str | None = No
             schema_json=getattr(ds, "schema", None),
             tags=tags,
         )
-        if tags.get(CONTEXT_TAG) == TRAINING_CONTEXT:
-            training.append(record)
+        context = tags.get(CONTEXT_TAG) or ""
+        if context in training_contexts:
+            training.append((context, record))
         else:
-            others.append(f"{ds.name} ({tags.get(CONTEXT_TAG) or 'no context'})")
+            if context in evaluation_contexts:
+                evaluation.append(record)
+            others.append(f"{ds.name} ({context or 'no context'})")
     if dataset is not None:
-        chosen = [t for t in training if t.name == dataset]
+        chosen = [t for t in training if t[1].name == dataset]
         if not chosen:
-            names = ", ".join(t.name for t in training) or "none"
+            names = ", ".join(t[1].name for t in training) or "none"
             raise LineageError(
                 f"{info.ref}: run {run_id} has no training dataset named '{dataset}' "
                 f"(training datasets: {names})"
@@ -129,12 +150,20 @@ def find_lineage(registry: Registry, info: VersionInfo, dataset: str | None = No
     if not training:
         found = f" (other inputs: {', '.join(others)})" if others else ""
         raise LineageError(
-            f"{info.ref}: run {run_id} has no dataset input with context 'training'{found}"
+            f"{info.ref}: run {run_id} has no dataset input with context "
+            f"{_quoted(training_contexts)}{found}"
         )
     if len(training) > 1:
-        names = ", ".join(f"'{t.name}' ({t.digest})" for t in training)
+        names = ", ".join(f"'{t.name}' ({t.digest})" for _, t in training)
         raise LineageError(
             f"{info.ref}: run {run_id} has {len(training)} training datasets: {names}; "
             "name one with 'dataset:' in the policy"
         )
-    return Lineage(run_id=run_id, training=training[0], other_inputs=tuple(others))
+    context, chosen_input = training[0]
+    return Lineage(
+        run_id=run_id,
+        training=chosen_input,
+        other_inputs=tuple(others),
+        context=context,
+        evaluation=tuple(evaluation),
+    )

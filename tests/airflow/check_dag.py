@@ -31,10 +31,17 @@ DAG_FOLDER = REPO / "examples" / "airflow"
 DAG_FILE = DAG_FOLDER / "govern_nightly_dag.py"
 DAG_ID = "govern_nightly_audit"
 SCHEDULE = "30 2 * * *"
-TASKS = {"govern_audit", "route", "all_passed", "notify_violations", "policy_error"}
-BRANCHES = {"all_passed", "notify_violations", "policy_error"}
+TASKS = {
+    "govern_audit",
+    "route",
+    "all_passed",
+    "notify_violations",
+    "policy_error",
+    "could_not_audit",
+}
+BRANCHES = {"all_passed", "notify_violations", "policy_error", "could_not_audit"}
 
-# A valid policy, so that only the registry can make govern exit 3.
+# A valid policy, so that only the registry can make govern exit 3 or 4.
 POLICY = """\
 version: 1
 models:
@@ -114,6 +121,7 @@ def check_structure(folder: Path):  # -> the DAG, or None when it did not load
         ("0 /r/2026-01-01", "all_passed"),
         ("1 /r/2026-01-01", "notify_violations"),
         ("2 /r/2026-01-01", "policy_error"),
+        ("3 /r/2026-01-01", "could_not_audit"),
     ):
         got = callable_(line)
         check(got == expected, f"route({line!r}) -> {expected} (got {got!r})")
@@ -122,7 +130,7 @@ def check_structure(folder: Path):  # -> the DAG, or None when it did not load
         check(False, "route(None) raises: a missing XCom must not count as a pass")
     except ValueError:
         check(True, "route(None) raises: a missing XCom must not count as a pass")
-    for task_id in ("notify_violations", "policy_error"):
+    for task_id in ("notify_violations", "policy_error", "could_not_audit"):
         task = dag.get_task(task_id)
         check(task.retries == 0, f"{task_id} fails without retrying")
     notify_env = dag.get_task("notify_violations").env or {}
@@ -141,9 +149,18 @@ def check_command(dag, workdir: Path) -> None:
     policy.write_text(POLICY)
     cases = [
         (
-            "unreachable registry",
+            "registry database missing (a fix, not a retry)",
             {"MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'no-such-registry.db'}"},
-            3,
+            0,
+            "3",
+        ),
+        (
+            "unreachable registry (retried)",
+            {
+                "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",
+                "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+            },
+            4,
             None,
         ),
         ("missing policy", {"GOVERN_POLICY": str(workdir / "no-such-policy.yaml")}, 0, "2"),

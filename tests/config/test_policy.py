@@ -368,8 +368,14 @@ def test_top_level_errors(tmp_path, text, expected):
         (
             "sensitive_feature: [sex]\n",
             "models[0]: unknown key 'sensitive_feature' (did you mean 'sensitive_features'?; "
-            "allowed: dataset, expectations, fairness, label, match, packs, positive_label, "
-            "sensitive_features)",
+            "allowed: dataset, dataset_context, evaluation_context, expectations, fairness, "
+            "label, match, packs, positive_label, sensitive_features)",
+        ),
+        ("dataset_context: []\n", "models[0].dataset_context: expected at least one context"),
+        (
+            "dataset_context: [train]\nevaluation_context: [train, test]\n",
+            "models[0].evaluation_context: context 'train' cannot mark both training and "
+            "evaluation data",
         ),
         ("match2: x\n", "models[0]: unknown key 'match2'"),
         ("packs: baseline\n", "models[0].packs: expected a list of text, got text"),
@@ -1236,3 +1242,13 @@ def test_an_argument_gx_would_reject_is_refused_on_load_without_gx(tmp_path):
         path,
         f"{E0}: expectation 'expect_column_values_to_be_between': invalid value for 'mostly': 2",
     )
+
+
+def test_contexts_default_to_what_mlflow_users_log_and_can_be_replaced(tmp_path):
+    default = load_policy(write(tmp_path / "a.yaml", ENTRY)).entries[0]
+    assert default.training_contexts == ("training", "train")
+    assert default.evaluation_contexts == ("evaluation", "eval", "validation", "test")
+    path = entry_with(tmp_path, "dataset_context: [fit]\nevaluation_context: [holdout]\n")
+    custom = load_policy(path).entries[0]
+    assert custom.training_contexts == ("fit",)
+    assert custom.evaluation_contexts == ("holdout",)

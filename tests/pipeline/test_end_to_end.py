@@ -533,7 +533,7 @@ def test_empty_registry_is_not_a_pass(sqlite_uri, tmp_path):
     assert "no registered models" in result.stderr
 
 
-def test_unreachable_server_is_exit_3_with_one_line(tmp_path):
+def test_unreachable_server_is_exit_4_with_one_line(tmp_path):
     import socket
 
     with socket.socket() as s:
@@ -546,7 +546,7 @@ def test_unreachable_server_is_exit_3_with_one_line(tmp_path):
         f"http://user:s3cr3t-token@127.0.0.1:{port}",
         env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"},
     )
-    assert result.exit_code == 3
+    assert result.exit_code == 4
     assert "s3cr3t-token" not in result.output
     assert "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1

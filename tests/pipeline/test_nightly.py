@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import uuid
 import xml.etree.ElementTree as ET
@@ -186,3 +187,47 @@ def test_progress_is_one_line_per_version_when_not_a_terminal(nightly):
     assert all("auditing" not in ln for ln in lines)
     assert lines[0].startswith("[1/3] ") and lines[-1].startswith("[3/3] ")
     json.loads(result.stdout)  # stdout stays pure JSON
+
+
+def test_an_edited_pack_or_a_new_library_release_is_never_a_stale_pass(nightly, monkeypatch):
+    """The policy file is unchanged, but a pack it names by path now makes a version fail; and
+    a library that computes the checks changed version: neither may reuse the old result."""
+    pack = nightly["policy"].parent / "team-pack.yaml"
+    pack.write_text(
+        "expectations:\n"
+        "  - type: expect_column_values_to_be_between\n"
+        "    kwargs: {column: age, min_value: 0, max_value: 200}\n"
+    )
+    text = (
+        nightly["policy"]
+        .read_text()
+        .replace(
+            "packs: [baseline, four-fifths]", "packs: [baseline, four-fifths, ./team-pack.yaml]"
+        )
+    )
+    assert "team-pack.yaml" in text
+    nightly["policy"].write_text(text)
+    first = _by_ref(results_of(_audit(nightly)))
+    a1 = (nightly["a"], "1")
+    assert first[a1]["verdict"] == "pass"
+    assert _by_ref(results_of(_audit(nightly)))[a1]["metadata"]["reused_from"]
+
+    # The team tightens its pack: every adult in the data is now out of range.
+    pack.write_text(pack.read_text().replace("max_value: 200", "max_value: 16"))
+    edited = _by_ref(results_of(_audit(nightly)))
+    assert "reused_from" not in edited[a1]["metadata"]
+    assert edited[a1]["verdict"] == "fail"
+    checks = {c["id"]: c for c in edited[a1]["checks"]}
+    # Packs come first, so the team pack's check has the plain id, the policy's own gets #2.
+    assert checks["quality.expect_column_values_to_be_between.age"]["status"] == "fail"
+    assert checks["quality.expect_column_values_to_be_between.age#2"]["status"] == "pass"
+
+    assert _by_ref(results_of(_audit(nightly)))[a1]["metadata"]["reused_from"]
+    real = importlib.metadata.version
+
+    def newer_fairlearn(dist: str) -> str:
+        return "99.0" if dist == "fairlearn" else real(dist)
+
+    monkeypatch.setattr("govern.pipeline.fingerprint.importlib_metadata.version", newer_fairlearn)
+    upgraded = _by_ref(results_of(_audit(nightly)))
+    assert all("reused_from" not in v["metadata"] for v in upgraded.values())

@@ -1,4 +1,4 @@
-"""Registry faults end in exit 3 with every version accounted for, and never in a pass."""
+"""Registry faults end in exit 4 (retry) with every version accounted for, and never in a pass."""
 
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_server_down_at_start_is_exit_3_naming_the_uri(tmp_path):
+def test_server_down_at_start_is_exit_4_naming_the_uri(tmp_path):
     write_policy(tmp_path / "govern.yaml")
     port = _closed_port()
     result = run_cli("audit", "--all", "--tracking-uri", f"http://127.0.0.1:{port}")
-    assert result.exit_code == 3
+    assert result.exit_code == 4
     assert f"127.0.0.1:{port}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -76,7 +76,7 @@ def fake_endpoint():
         httpd.shutdown()
 
 
-def test_server_answering_5xx_is_exit_3(tmp_path, fake_endpoint):
+def test_server_answering_5xx_is_exit_4(tmp_path, fake_endpoint):
     uri = fake_endpoint(503)
     write_policy(tmp_path / "govern.yaml")
     result = run_cli(
@@ -86,7 +86,7 @@ def test_server_answering_5xx_is_exit_3(tmp_path, fake_endpoint):
         uri,
         env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"},
     )
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert "Traceback" not in result.output
     assert "503" in result.stderr or "unavailable" in result.stderr.lower()
 
@@ -100,7 +100,7 @@ def test_slow_server_is_bounded_by_the_http_timeout(tmp_path, fake_endpoint):
         uri,
         env={"MLFLOW_HTTP_REQUEST_TIMEOUT": "1", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
     )
-    assert result.exit_code == 3
+    assert result.exit_code == 4
     assert "timed out" in result.stderr.lower() or "timeout" in result.stderr.lower()
 
 
@@ -127,8 +127,10 @@ def test_timeout_interrupts_a_hung_version_and_reports_it(sqlite_uri, tmp_path, 
     )
 
     assert time.monotonic() - started < 100  # the 120 s predict was interrupted
-    assert result.exit_code == 3, result.output
-    version = results_of(result)["versions"][0]
+    assert result.exit_code == 4, result.output
+    data = results_of(result)
+    assert data["error"] == {"kind": "retry"}
+    version = data["versions"][0]
     assert version["verdict"] == "error"
     assert "--timeout of 8 s reached" in version["checks"][0]["summary"]
     tags = MlflowClient(sqlite_uri, sqlite_uri).get_model_version(name, "1").tags
@@ -187,8 +189,9 @@ def test_server_killed_mid_audit_accounts_for_every_version(tmp_path, adult, tra
         rest = gov.stderr.read()
         gov.wait(timeout=300)
         stderr = "".join(lines) + rest
-        assert gov.returncode == 3, stderr
+        assert gov.returncode == 4, stderr
         data = json.loads((out / "results.json").read_text())
+        assert data["error"] == {"kind": "retry"}
         verdicts = {(v["model"], v["version"]): v["verdict"] for v in data["versions"]}
         assert set(verdicts) == {(n, "1") for n in names}  # every version accounted for
         first = data["versions"][0]
@@ -229,7 +232,7 @@ def test_credentials_in_the_tracking_uri_never_leak(server, tmp_path, adult, tra
         env={"MLFLOW_TRACKING_TOKEN": "tok-" + secret},
     )
 
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 1, result.output  # this small sample fails the four-fifths rule
     assert secret not in result.output
     for path in out.rglob("*"):
         if path.is_file():
@@ -257,7 +260,7 @@ def test_debug_traceback_is_scrubbed_too(tmp_path):
         f"http://bob:{secret}@127.0.0.1:{_closed_port()}",
         env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
     )
-    assert result.exit_code == 3
+    assert result.exit_code == 4
     assert "Traceback" in result.stderr
     assert secret not in result.output
 
@@ -336,3 +339,33 @@ def test_250_registered_models_are_all_accounted_for(sqlite_uri, tmp_path):
     assert {v["model"] for v in data["versions"]} == {f"bulk-{i:03d}" for i in range(250)}
     assert all(v["verdict"] == "error" for v in data["versions"])
     assert data["counts"] == {"pass": 0, "fail": 0, "error": 250}
+
+
+def test_default_http_bounds_retry_twice_then_exit_4(tmp_path, monkeypatch):
+    """With none of MLflow's own variables set, govern tries a failing request 1 + 2 times
+    (MLFLOW_HTTP_REQUEST_MAX_RETRIES=2) and then gives up with the retry exit code."""
+    for name in (
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    hits: list[str] = []
+
+    class Counting(_Handler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            super().do_GET()
+
+        do_POST = do_GET
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        result = run_cli("scan", "--all", "--tracking-uri", f"http://127.0.0.1:{httpd.server_port}")
+    finally:
+        httpd.shutdown()
+    assert result.exit_code == 4, result.output
+    assert len(hits) == 3, hits
+    assert "503" in result.stderr or "errors" in result.stderr
