@@ -24,7 +24,9 @@ def _compared(
     )
 
 
-def integrity_checks(training: TrainingData, *, digest_applies: bool) -> list[CheckResult]:
+def integrity_checks(
+    training: TrainingData, *, digest_applies: bool, prefix: str = "integrity"
+) -> list[CheckResult]:
     """One check per proof that exists for the data as measured in ``training``.
 
     ``digest_applies`` says whether the dataset was logged from a pandas DataFrame (MLflow's
@@ -42,7 +44,7 @@ def integrity_checks(training: TrainingData, *, digest_applies: bool) -> list[Ch
     if not digest_applies:
         checks.append(
             CheckResult(
-                "integrity.mlflow_digest",
+                f"{prefix}.mlflow_digest",
                 "integrity",
                 "error",
                 f"dataset '{e.name}' was not logged from a pandas DataFrame; govern "
@@ -54,7 +56,7 @@ def integrity_checks(training: TrainingData, *, digest_applies: bool) -> list[Ch
     elif e.recomputed_digest is not None:
         checks.append(
             _compared(
-                "integrity.mlflow_digest",
+                f"{prefix}.mlflow_digest",
                 e.recomputed_digest,
                 e.mlflow_digest,
                 f"MLflow digest {e.recomputed_digest} matches the logged one{partial}",
@@ -65,7 +67,7 @@ def integrity_checks(training: TrainingData, *, digest_applies: bool) -> list[Ch
     if e.logged_sha256:
         checks.append(
             _compared(
-                "integrity.sha256",
+                f"{prefix}.sha256",
                 e.sha256 or "(not computed)",
                 e.logged_sha256,
                 "SHA-256 of the full data matches the one recorded at training",

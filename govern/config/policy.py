@@ -63,7 +63,8 @@ _ENTRY_KEYS = {
     "fairness",
 }
 _PACK_KEYS = {"name", "description", "source", "expectations", "fairness"}
-_FAIRNESS_KEYS = {"min_group_size", "metrics", "thresholds"}
+_FAIRNESS_KEYS = {"min_group_size", "metrics", "thresholds", "data"}
+FAIRNESS_DATA = ("evaluation", "training")
 _THRESHOLD_KEYS = {"min", "max"}
 
 
@@ -74,6 +75,7 @@ class PartialFairness:
     min_group_size: int | None = None
     metrics: tuple[str, ...] = ()
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    data: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,10 @@ class ModelPolicy:
         min_group_size: int | None = None
         metrics: list[str] = []
         thresholds: dict[str, Threshold] = {}
+        data: str | None = None
         for part in [p.fairness for p in self.packs] + [self.fairness]:
+            if part.data is not None:
+                data = part.data
             if part.min_group_size is not None:
                 min_group_size = part.min_group_size
             metrics.extend(m for m in part.metrics if m not in metrics)
@@ -123,6 +128,7 @@ class ModelPolicy:
             min_group_size=DEFAULT_MIN_GROUP_SIZE if min_group_size is None else min_group_size,
             metrics=tuple(metrics),
             thresholds=thresholds,
+            data=data,
         )
 
     def expectation_templates(self) -> tuple[ExpectationTemplate, ...]:
@@ -208,7 +214,14 @@ def _fairness(value: Any, where: Where) -> PartialFairness:
                     f"unknown disparity '{name}'{suggest(str(name), DISPARITIES)}"
                 )
             thresholds[name] = _threshold(bounds, tw / name)
-    return PartialFairness(min_group_size, metrics, thresholds)
+    data_choice = None
+    if "data" in data:
+        data_choice = as_text(data["data"], where / "data")
+        if data_choice not in FAIRNESS_DATA:
+            raise (where / "data").error(
+                f"expected {' or '.join(FAIRNESS_DATA)}, got '{data_choice}'"
+            )
+    return PartialFairness(min_group_size, metrics, thresholds, data_choice)
 
 
 class _Packs:

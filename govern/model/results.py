@@ -171,9 +171,18 @@ class FairnessResult:
     """Confidence level of every interval (0.95), ``None`` when none were computed."""
     ci_note: str | None = None
     """For the report: how the intervals were computed, or why they were omitted."""
+    data: Mapping[str, Any] = field(default_factory=dict)
+    """The data the metrics were computed on: ``context``, ``name``, ``source``, ``sha256``,
+    ``rows`` and ``in_sample`` (true when it is the data the model was fitted on, which hides
+    overfitting: held-out evaluation data is used whenever the run logged it)."""
+
+    @property
+    def in_sample(self) -> bool:
+        return bool(self.data.get("in_sample"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "data": jsonable(self.data) if self.data else None,
             "sensitive_features": list(self.sensitive_features),
             "groups": [g.to_dict() for g in self.groups],
             "disparities": jsonable(self.disparities),
@@ -201,6 +210,7 @@ class FairnessResult:
             },
             ci_level=None if level is None else float(level),
             ci_note=data.get("ci_note"),
+            data=dict(data.get("data") or {}),
         )
 
 
@@ -398,6 +408,8 @@ class VersionResult:
     """Per sensitive feature, then their intersection when there are several."""
     history: tuple[HistoryEntry, ...] = ()
     """Earlier audits of this version, newest first."""
+    evaluation_data: TrainingData | None = None
+    """The held-out data the run logged (context ``evaluation``, ``eval``, ...), as measured."""
 
     @property
     def verdict(self) -> Status:
@@ -425,6 +437,7 @@ class VersionResult:
             "model_source": self.model_source,
             "description": self.description,
             "training_data": self.training_data.to_dict() if self.training_data else None,
+            "evaluation_data": self.evaluation_data.to_dict() if self.evaluation_data else None,
             "checks": [c.to_dict() for c in self.checks],
             "fairness": self.fairness.to_dict() if self.fairness else None,
             "representation": [r.to_dict() for r in self.representation],
@@ -435,6 +448,7 @@ class VersionResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VersionResult:
         td = data.get("training_data")
+        ed = data.get("evaluation_data")
         fr = data.get("fairness")
         return cls(
             model=data["model"],
@@ -456,6 +470,7 @@ class VersionResult:
                 Representation.from_dict(r) for r in data.get("representation") or ()
             ),
             history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
+            evaluation_data=TrainingData.from_dict(ed) if ed else None,
         )
 
 

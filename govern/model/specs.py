@@ -71,6 +71,9 @@ class FairnessSpec:
     """fairlearn metric names, e.g. ``selection_rate``."""
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     """fairlearn disparity name -> bounds, e.g. ``demographic_parity_ratio``."""
+    data: str | None = None
+    """``evaluation`` or ``training``: which data the metrics are computed on; ``None`` means
+    the evaluation data when the run logged it, else the training data (in-sample)."""
 
 
 METRICS: tuple[str, ...] = (

@@ -84,6 +84,7 @@ def fingerprint(
     data_sha256: str,
     policy_digest: str,
     libraries: Mapping[str, str],
+    evaluation_sha256: str | None = None,
 ) -> str | None:
     """What an audit of this version is a pure function of; ``None`` if not fully known.
 
@@ -97,6 +98,7 @@ def fingerprint(
         "version": info.version,
         "model_sha256": model_sha256,
         "data_sha256": data_sha256,
+        "evaluation_sha256": evaluation_sha256,
         "policy_digest": policy_digest,
         "govern_version": __version__,
         "libraries": dict(libraries),

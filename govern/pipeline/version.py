@@ -8,6 +8,7 @@ run can never be mistaken for a pass (``verdict_of`` treats any error as an erro
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,10 +36,12 @@ from govern.registry.datasets import (
     sha256_of,
 )
 from govern.registry.lineage import (
+    CONTEXT_TAG,
     TAG_LABEL,
     TAG_POSITIVE_LABEL,
     TAG_SENSITIVE,
     TAG_SHA256,
+    Lineage,
     TrainingInput,
     find_lineage,
 )
@@ -54,6 +57,15 @@ def utcnow() -> str:
 
 def check(id_: str, kind: CheckKind, status: Status, summary: str, **kw: Any) -> CheckResult:
     return CheckResult(id=id_, kind=kind, status=status, summary=summary, **kw)
+
+
+def _one_evaluation_input(lineage: Lineage) -> tuple[TrainingInput | None, str | None]:
+    """The run's held-out dataset, or why there is none to use (several, with no way to pick)."""
+    if len(lineage.evaluation) > 1:
+        names = ", ".join(f"'{e.name}'" for e in lineage.evaluation)
+        count = len(lineage.evaluation)
+        return None, f"run {lineage.run_id} logged {count} evaluation datasets ({names})"
+    return (lineage.evaluation[0] if lineage.evaluation else None), None
 
 
 class VersionAudit:
@@ -77,6 +89,10 @@ class VersionAudit:
         self.started = utcnow()
         self.checks: list[CheckResult] = []
         self.training: TrainingData | None = None
+        self.training_context = "training"
+        self.evaluation: TrainingData | None = None
+        self.evaluation_context = "evaluation"
+        self.evaluation_problem: str | None = None
         self.fairness: FairnessResult | None = None
         self.representation: tuple[Representation, ...] = ()
         self.run_id: str | None = info.run_id
@@ -107,6 +123,7 @@ class VersionAudit:
             description=self.info.description,
             metadata=self.metadata,
             representation=self.representation,
+            evaluation_data=self.evaluation,
         )
 
     def run(self) -> VersionResult:
@@ -157,15 +174,18 @@ class VersionAudit:
                 details={"other_inputs": list(lineage.other_inputs)},
             )
         )
+        evaluation, self.evaluation_problem = _one_evaluation_input(lineage)
         with tempfile.TemporaryDirectory(prefix="govern-") as tmp:
             try:
                 path = fetch_training_data(self.registry, training, Path(tmp) / "data")
                 sha = sha256_of(path)
+                held_out = self._fetch_evaluation(evaluation, Path(tmp) / "evaluation")
                 self._download_model(Path(tmp) / "model")
                 current = fingerprint(
                     info,
                     model_sha256=self.metadata.get("model_artifact_sha256"),
                     data_sha256=sha,
+                    evaluation_sha256=held_out[1] if held_out else None,
                     policy_digest=self.policy.digest,
                     libraries=library_versions(self.model_dir),
                 )
@@ -182,28 +202,50 @@ class VersionAudit:
             except OSError as exc:
                 self.add(check("lineage.load", "lineage", "error", f"cannot read data: {exc}"))
                 return self.result(entry)
-            self._audit_data(entry, training, df, sha)
+            held_out_frame = self._read_evaluation(evaluation, held_out)
+            self._audit_data(entry, lineage.context, training, df, sha)
+            if evaluation is not None and held_out_frame is not None and held_out is not None:
+                self._audit_evaluation(evaluation, held_out_frame, held_out[1])
+            self._quality(entry, df)
+            if entry.fairness_spec().thresholds or (
+                self.training is not None and self.training.sensitive_features
+            ):
+                self._fairness_on_chosen_data(entry, df, held_out_frame)
         return self.result(entry)
 
-    def _audit_data(
-        self, entry: ModelPolicy, training: TrainingInput, df: pd.DataFrame, sha: str
-    ) -> None:
-        from govern.checks.integrity import integrity_checks
-        from govern.checks.labels import label_balance
+    def _fetch_evaluation(
+        self, evaluation: TrainingInput | None, dest: Path
+    ) -> tuple[Path, str] | None:
+        """The held-out data's local path and SHA-256; a failure is recorded, not raised: the
+        training data's checks still run, and fairness then says why it cannot."""
+        if evaluation is None:
+            return None
+        try:
+            path = fetch_training_data(self.registry, evaluation, dest)
+            return path, sha256_of(path)
+        except (GovernError, OSError) as exc:
+            self.evaluation_problem = f"evaluation data '{evaluation.name}': {exc}"
+            return None
 
-        recomputed: str | None = None
-        if training.is_pandas:
-            try:
-                recomputed = mlflow_digest(df)
-            except Exception as exc:
-                self.add(
-                    check(
-                        "integrity.mlflow_digest",
-                        "integrity",
-                        "error",
-                        f"cannot recompute MLflow's digest: {one_line(exc)}",
-                    )
-                )
+    def _read_evaluation(
+        self, evaluation: TrainingInput | None, held_out: tuple[Path, str] | None
+    ) -> pd.DataFrame | None:
+        if evaluation is None or held_out is None:
+            return None
+        try:
+            return read_table(held_out[0])
+        except (GovernError, OSError) as exc:
+            self.evaluation_problem = f"evaluation data '{evaluation.name}': {exc}"
+            return None
+
+    def _audit_data(
+        self,
+        entry: ModelPolicy,
+        context: str,
+        training: TrainingInput,
+        df: pd.DataFrame,
+        sha: str,
+    ) -> None:
         label = entry.label or training.tags.get(TAG_LABEL)
         positive = entry.positive_label
         if positive is None:
@@ -216,26 +258,9 @@ class VersionAudit:
         else:
             logged = training.tag_json(TAG_SENSITIVE)
             sensitive = tuple(str(s) for s in logged) if isinstance(logged, list) else ()
-        logged_sha = training.tags.get(TAG_SHA256)
-        self.training = TrainingData(
-            name=training.name,
-            source=redact_uri(training.uri),
-            source_type=training.source_type,
-            mlflow_digest=training.digest,
-            recomputed_digest=recomputed,
-            sha256=sha,
-            logged_sha256=logged_sha,
-            rows=len(df),
-            columns=tuple(str(c) for c in df.columns),
-            dtypes={str(c): str(t) for c, t in df.dtypes.items()},
-            label=label,
-            positive_label=positive,
-            sensitive_features=sensitive,
-            missing={str(c): int(n) for c, n in df.isna().sum().items()},
-            label_balance=label_balance(df[label]) if label and label in df.columns else {},
-        )
+        self.training = self._measure(training, df, sha, label, positive, sensitive, "integrity")
+        self.training_context = context
         self._describe(entry, df)
-        self.checks.extend(integrity_checks(self.training, digest_applies=training.is_pandas))
         if len(df) == 0:
             self.add(check("lineage.rows", "lineage", "error", "the training data has no rows"))
         if not label:
@@ -248,9 +273,114 @@ class VersionAudit:
                     "data with govern.track.log_training_data",
                 )
             )
-        self._quality(entry, df)
-        if entry.fairness_spec().thresholds or sensitive:
-            self._fairness(entry, df)
+
+    def _measure(
+        self,
+        data: TrainingInput,
+        df: pd.DataFrame,
+        sha: str,
+        label: str | None,
+        positive: Any,
+        sensitive: tuple[str, ...],
+        prefix: str,
+    ) -> TrainingData:
+        """What the audit measured of one dataset, and its integrity checks (ids under
+        ``prefix``): the training data and the held-out data get the same proof."""
+        from govern.checks.integrity import integrity_checks
+        from govern.checks.labels import label_balance
+
+        recomputed: str | None = None
+        if data.is_pandas:
+            try:
+                recomputed = mlflow_digest(df)
+            except Exception as exc:
+                self.add(
+                    check(
+                        f"{prefix}.mlflow_digest",
+                        "integrity",
+                        "error",
+                        f"cannot recompute MLflow's digest of '{data.name}': {one_line(exc)}",
+                    )
+                )
+        measured = TrainingData(
+            name=data.name,
+            source=redact_uri(data.uri),
+            source_type=data.source_type,
+            mlflow_digest=data.digest,
+            recomputed_digest=recomputed,
+            sha256=sha,
+            logged_sha256=data.tags.get(TAG_SHA256),
+            rows=len(df),
+            columns=tuple(str(c) for c in df.columns),
+            dtypes={str(c): str(t) for c, t in df.dtypes.items()},
+            label=label,
+            positive_label=positive,
+            sensitive_features=sensitive,
+            missing={str(c): int(n) for c, n in df.isna().sum().items()},
+            label_balance=label_balance(df[label]) if label and label in df.columns else {},
+        )
+        self.checks.extend(integrity_checks(measured, digest_applies=data.is_pandas, prefix=prefix))
+        return measured
+
+    def _audit_evaluation(self, evaluation: TrainingInput, df: pd.DataFrame, sha: str) -> None:
+        """The held-out data gets its own lineage and integrity checks and the label and
+        sensitive-feature baseline; quality and representation stay on the training data."""
+        assert self.training is not None
+        t = self.training
+        self.evaluation_context = evaluation.tags.get(CONTEXT_TAG) or "evaluation"
+        self.evaluation = self._measure(
+            evaluation,
+            df,
+            sha,
+            t.label,
+            t.positive_label,
+            t.sensitive_features,
+            "integrity.evaluation",
+        )
+        self.add(
+            check(
+                "lineage.evaluation_data",
+                "lineage",
+                "pass",
+                f"evaluation data '{evaluation.name}' ({redact_uri(evaluation.uri)}) is the "
+                f"'{self.evaluation_context}' input of run {self.run_id}",
+                observed={"dataset": evaluation.name, "rows": len(df)},
+            )
+        )
+
+    def _fairness_on_chosen_data(
+        self, entry: ModelPolicy, training_df: pd.DataFrame, held_out: pd.DataFrame | None
+    ) -> None:
+        """Fairness on the held-out data when the run logged it (or the policy asks for it),
+        else on the training data, marked in-sample everywhere."""
+        assert self.training is not None
+        choice = entry.fairness_spec().data
+        if self.evaluation_problem is not None and choice != "training":
+            self.add(
+                check(
+                    "fairness.data",
+                    "fairness",
+                    "error",
+                    f"fairness not evaluated: {self.evaluation_problem}",
+                )
+            )
+            return
+        if choice == "evaluation" and held_out is None:
+            self.add(
+                check(
+                    "fairness.data",
+                    "fairness",
+                    "error",
+                    f"fairness not evaluated: policy entry '{entry.match}' asks for it on "
+                    f"evaluation data, and run {self.run_id} logged none (contexts: "
+                    f"{', '.join(entry.evaluation_contexts)})",
+                )
+            )
+            return
+        if held_out is not None and choice != "training" and self.evaluation is not None:
+            self._fairness(entry, held_out, self.evaluation, self.evaluation_context, False)
+        else:
+            self._fairness(entry, training_df, self.training, self.training_context, True)
 
     # The steps below read the label, positive label and sensitive features from
     # ``self.training``, where _audit_data resolved them once (policy first, then govern.track).
@@ -298,13 +428,20 @@ class VersionAudit:
                 )
             )
 
-    def _fairness(self, entry: ModelPolicy, df: pd.DataFrame) -> None:
+    def _fairness(
+        self,
+        entry: ModelPolicy,
+        df: pd.DataFrame,
+        data: TrainingData,
+        context: str,
+        in_sample: bool,
+    ) -> None:
         from govern.checks.fairness import evaluate_fairness
         from govern.checks.labels import label_problem, prediction_problem
 
-        assert self.training is not None
-        label, positive = self.training.label, self.training.positive_label
-        sensitive = self.training.sensitive_features
+        label, positive = data.label, data.positive_label
+        sensitive = data.sensitive_features
+        which = "training" if in_sample else "evaluation"
 
         def error(summary: str, id_: str = "fairness.run") -> None:
             self.add(check(id_, "fairness", "error", f"fairness not evaluated: {summary}"))
@@ -312,7 +449,7 @@ class VersionAudit:
         if not label:
             return error("no label column")
         if label not in df.columns:
-            return error(f"label column '{label}' is not in the training data", "fairness.label")
+            return error(f"label column '{label}' is not in the {which} data", "fairness.label")
         if not sensitive:
             return error(
                 f"no sensitive features: set 'sensitive_features' in policy entry "
@@ -322,11 +459,11 @@ class VersionAudit:
         absent = [s for s in sensitive if s not in df.columns]
         if absent:
             return error(
-                f"sensitive feature(s) not in the training data: {', '.join(absent)}",
+                f"sensitive feature(s) not in the {which} data: {', '.join(absent)}",
                 "fairness.sensitive_features",
             )
         if len(df) == 0:
-            return error("the training data has no rows")
+            return error(f"the {which} data has no rows")
         if positive is None:
             return error(
                 f"the positive label of '{label}' is unknown: set 'positive_label' in policy "
@@ -358,7 +495,17 @@ class VersionAudit:
             return error(str(exc))
         except Exception as exc:
             return error(f"unexpected error: {one_line(exc)}")
-        self.fairness = result
+        self.fairness = replace(
+            result,
+            data={
+                "context": context,
+                "name": data.name,
+                "source": data.source,
+                "sha256": data.sha256,
+                "rows": data.rows,
+                "in_sample": in_sample,
+            },
+        )
         self.checks.extend(checks)
 
     def _download_model(self, dest: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from govern.model.results import AuditRun
+from govern.model.results import AuditRun, VersionResult
 
 # XML 1.0 forbids most control characters; a hostile name must not make the file unparsable.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -17,6 +17,14 @@ _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 
 def _x(text: object) -> str:
     return _INVALID_XML.sub("\ufffd", str(text))
+
+
+def _fairness_data(version: VersionResult) -> str:
+    if version.fairness is None or not version.fairness.data:
+        return ""
+    data = version.fairness.data
+    kind = "in-sample (training data)" if data.get("in_sample") else "held-out"
+    return f"{kind}: {data.get('name')} ({data.get('context')}, {data.get('rows')} rows)"
 
 
 def render_junit(run: AuditRun) -> str:
@@ -43,6 +51,7 @@ def render_junit(run: AuditRun) -> str:
             ("policy_sha256", run.policy_sha256),
             ("run_id", version.run_id or ""),
             ("report", version.report or ""),
+            ("fairness_data", _fairness_data(version)),
         ):
             ET.SubElement(props, "property", name=key, value=_x(value))
         classname = _x(f"govern.{version.model}.v{version.version}")

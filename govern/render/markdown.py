@@ -66,6 +66,11 @@ def _failures(result: VersionResult) -> str:
     return "<br>".join(parts)
 
 
+def _in_sample(result: VersionResult) -> str:
+    """Fairness measured on the rows the model was fitted on says so wherever it is shown."""
+    return " (in-sample)" if result.fairness is not None and result.fairness.in_sample else ""
+
+
 def render_summary(
     run: AuditRun, *, report_base: str | None = None, max_rows: int = MAX_ROWS
 ) -> str:
@@ -115,7 +120,7 @@ def render_summary(
             escape(result.version),
             ", ".join(escape(a, 80) for a in result.aliases),
             _failures(result),
-            escape(disparity["text"]) if disparity else "",
+            (escape(disparity["text"]) + _in_sample(result)) if disparity else "",
             f"[report]({_link_target(report_base, report_href(result))})",
         ]
         row = "| " + " | ".join(cells) + " |"

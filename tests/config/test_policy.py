@@ -453,7 +453,7 @@ def fairness(tmp_path: Path, body: str) -> Path:
         (
             "min_group: 30\n",
             "models[0].fairness: unknown key 'min_group' (did you mean 'min_group_size'?; "
-            "allowed: metrics, min_group_size, thresholds)",
+            "allowed: data, metrics, min_group_size, thresholds)",
         ),
         (
             "min_group_size: 0\n",
@@ -1252,3 +1252,13 @@ def test_contexts_default_to_what_mlflow_users_log_and_can_be_replaced(tmp_path)
     custom = load_policy(path).entries[0]
     assert custom.training_contexts == ("fit",)
     assert custom.evaluation_contexts == ("holdout",)
+
+
+def test_fairness_data_is_evaluation_or_training(tmp_path):
+    assert_rejected(
+        entry_with(tmp_path, "fairness: {data: holdout}\n"),
+        "models[0].fairness.data: expected evaluation or training, got 'holdout'",
+    )
+    spec = load_policy(entry_with(tmp_path, "fairness: {data: training}\n")).entries[0]
+    assert spec.fairness_spec().data == "training"
+    assert load_policy(write(tmp_path / "b.yaml", ENTRY)).entries[0].fairness_spec().data is None

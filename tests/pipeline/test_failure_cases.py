@@ -1082,11 +1082,10 @@ def test_no_positive_label_anywhere_is_an_error_never_an_assumed_1(uri, tmp_path
     assert "fairness.demographic_parity_ratio" not in _checks(v)
 
 
-def test_train_and_eval_contexts_as_mlflow_users_write_them(uri, tmp_path, adult):
-    """No govern.track: the run logs 'train' and 'eval' inputs by hand; 'train' is the training
-    data, the 'eval' input is recognised as evaluation data."""
-    name = _name("traineval")
-    train, held_out = adult.head(400), adult.iloc[400:600]
+def _train_eval_run(uri: str, tmp_path: Path, adult: pd.DataFrame, prefix: str) -> str:
+    """A plain-MLflow run logging 400 rows as 'train' and 200 other rows as 'eval'."""
+    name = _name(prefix)
+    train, held_out = adult.head(400), adult.iloc[400:600].reset_index(drop=True)
     folder = tmp_path / "d"
     folder.mkdir()
     train.to_parquet(folder / "train.parquet", index=False)
@@ -1099,6 +1098,14 @@ def test_train_and_eval_contexts_as_mlflow_users_write_them(uri, tmp_path, adult
         context="train",
         evaluation=(held_out, folder / "eval.parquet"),
     )
+    return name
+
+
+def test_train_and_eval_contexts_as_mlflow_users_write_them(uri, tmp_path, adult):
+    """No govern.track: the run logs 'train' and 'eval' inputs by hand. 'train' is the training
+    data; fairness is measured on the held-out 'eval' data, which gets its own lineage and
+    integrity checks; quality and representation stay on the training data."""
+    name = _train_eval_run(uri, tmp_path, adult, "traineval")
 
     v = _version(_audit(uri, name, _policy(tmp_path)), EXIT_FAIL)  # the rule fails 4/5ths
 
@@ -1108,6 +1115,47 @@ def test_train_and_eval_contexts_as_mlflow_users_write_them(uri, tmp_path, adult
     assert lineage["details"]["other_inputs"] == ["eval.parquet (eval)"]
     assert v["training_data"]["rows"] == 400
     assert _status(v, "integrity.mlflow_digest") == "pass"
+    assert "'eval' input of run" in _checks(v)["lineage.evaluation_data"]["summary"]
+    assert _status(v, "integrity.evaluation.mlflow_digest") == "pass"
+    assert v["evaluation_data"]["rows"] == 200
+    assert v["evaluation_data"]["label"] == LABEL
+    assert sum(v["evaluation_data"]["label_balance"].values()) == 200
+    data = v["fairness"]["data"]
+    assert data["context"] == "eval" and data["name"] == "eval.parquet"
+    assert data["rows"] == v["fairness"]["rows"] == 200
+    assert data["in_sample"] is False
+    assert data["sha256"] == v["evaluation_data"]["sha256"]
+    assert sum(g["count"] for g in v["representation"][0]["groups"]) == 400
+
+
+def test_fairness_on_training_data_when_the_policy_asks_is_marked_in_sample(uri, tmp_path, adult):
+    name = _train_eval_run(uri, tmp_path, adult, "insample")
+    policy = _policy_entry(
+        tmp_path, packs=["baseline", "four-fifths"], fairness={"data": "training"}
+    )
+
+    v = _version(_audit(uri, name, policy), EXIT_FAIL)
+
+    assert v["fairness"]["data"]["in_sample"] is True
+    assert v["fairness"]["data"]["context"] == "train"
+    assert v["fairness"]["rows"] == 400
+
+
+def test_fairness_on_evaluation_data_without_any_is_an_error(uri, tmp_path, adult):
+    name = _name("noeval")
+    source = tmp_path / "d" / "train.parquet"
+    source.parent.mkdir()
+    adult.head(300).to_parquet(source, index=False)
+    _register_input(uri, name, adult.head(300), source)
+    policy = _policy_entry(
+        tmp_path, packs=["baseline", "four-fifths"], fairness={"data": "evaluation"}
+    )
+
+    v = _version(_audit(uri, name, policy), EXIT_ERROR)
+
+    summary = _checks(v)["fairness.data"]["summary"]
+    assert "asks for it on evaluation data" in summary and "logged none" in summary
+    assert v["fairness"] is None
 
 
 def test_only_eval_data_is_not_training_data(uri, tmp_path, adult):
