@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -325,43 +325,27 @@ def _entry(index: int, value: Any, where: Where, loader: _Packs) -> ModelPolicy:
                     )
             loaded.append(pack)
         packs = tuple(loaded)
-    label = as_text(data["label"], where / "label") if "label" in data else None
-    positive = (
-        _positive_label(data["positive_label"], where / "positive_label")
-        if "positive_label" in data
-        else None
-    )
-    sensitive = (
-        as_text_list(data["sensitive_features"], where / "sensitive_features")
-        if "sensitive_features" in data
-        else None
-    )
+
+    def optional(key: str, parse: Callable[[Any, Where], Any], default: Any = None) -> Any:
+        return parse(data[key], where / key) if key in data else default
+
+    label = optional("label", as_text)
+    positive = optional("positive_label", _positive_label)
+    sensitive = optional("sensitive_features", as_text_list)
     if sensitive == ():
         raise (where / "sensitive_features").error(
             "expected at least one column; leave the key out to use the sensitive features "
             "logged with the training data"
         )
-    dataset = as_text(data["dataset"], where / "dataset") if "dataset" in data else None
-    expectations = (
-        parse_expectations(
-            data["expectations"], where / "expectations", f"policy {where.path}.expectations"
-        )
-        if "expectations" in data
-        else ()
+    dataset = optional("dataset", as_text)
+    expectations = optional(
+        "expectations",
+        lambda value, w: parse_expectations(value, w, f"policy {where.path}.expectations"),
+        (),
     )
-    fairness = (
-        _fairness(data["fairness"], where / "fairness") if "fairness" in data else PartialFairness()
-    )
-    training_contexts = (
-        as_text_list(data["dataset_context"], where / "dataset_context")
-        if "dataset_context" in data
-        else TRAINING_CONTEXTS
-    )
-    evaluation_contexts = (
-        as_text_list(data["evaluation_context"], where / "evaluation_context")
-        if "evaluation_context" in data
-        else EVALUATION_CONTEXTS
-    )
+    fairness = optional("fairness", _fairness, PartialFairness())
+    training_contexts = optional("dataset_context", as_text_list, TRAINING_CONTEXTS)
+    evaluation_contexts = optional("evaluation_context", as_text_list, EVALUATION_CONTEXTS)
     if not training_contexts:
         raise (where / "dataset_context").error("expected at least one context")
     both = [c for c in training_contexts if c in evaluation_contexts]

@@ -24,9 +24,11 @@ from govern.pipeline.runner import (
     PoolExecutor,
     Progress,
     SerialExecutor,
+    interrupt_at,
     run_versions,
+    shielded,
 )
-from govern.pipeline.version import VersionAudit, check, utcnow
+from govern.pipeline.version import VersionAudit, check, error_result, utcnow
 from govern.registry.client import Registry, VersionInfo, one_line
 from govern.registry.record import audit_history, record_audit
 from govern.render.outputs import OutputRequest, results_json, write_requested
@@ -93,21 +95,9 @@ def audit_one(
     try:
         result = VersionAudit(registry, policy, info, options.load_model, options.reuse).run()
     except Exception as exc:  # a bug or fault in a step must still end as an error verdict
-        result = VersionResult(
-            model=info.model,
-            version=info.version,
-            aliases=info.aliases,
-            run_id=info.run_id,
-            checks=(
-                check(
-                    "audit.internal",
-                    "internal",
-                    "error",
-                    f"audit stopped: {exc if isinstance(exc, GovernError) else one_line(exc)}",
-                ),
-            ),
-            started_at=utcnow(),
-            finished_at=utcnow(),
+        why = exc if isinstance(exc, GovernError) else one_line(exc)
+        result = error_result(
+            info, check("audit.internal", "internal", "error", f"audit stopped: {why}")
         )
     try:
         history = audit_history(registry, policy.audit_experiment, info.model, info.version)
@@ -122,9 +112,10 @@ def audit_one(
         single = new_run(registry, policy, [result], result.started_at)
         html = render_version_report(result, single, templates=options.templates)
         payload = results_json(single)
-        run_id = record_audit(
-            registry, policy.audit_experiment, policy.sha256, result, html, payload
-        )
+        with shielded():  # a record is written whole: the deadline waits for it
+            run_id = record_audit(
+                registry, policy.audit_experiment, policy.sha256, result, html, payload
+            )
     except GovernError as exc:
         return replace(
             result,
@@ -204,8 +195,9 @@ def _init_worker(uri: str, policy: Policy, options: AuditOptions) -> None:
     _WORKER.update(registry=Registry(uri), policy=policy, options=options)
 
 
-def _audit_in_worker(info: VersionInfo) -> VersionResult:
-    return audit_one(_WORKER["registry"], _WORKER["policy"], info, options=_WORKER["options"])
+def _audit_in_worker(info: VersionInfo, deadline: float | None) -> VersionResult:
+    with interrupt_at(deadline):
+        return audit_one(_WORKER["registry"], _WORKER["policy"], info, options=_WORKER["options"])
 
 
 def audit_and_write(

@@ -30,6 +30,12 @@ Progress = Callable[[str, bool], None]
 overwrite and a log may drop) or a line to keep."""
 
 AuditOne = Callable[[VersionInfo], VersionResult]
+AuditInWorker = Callable[[VersionInfo, "float | None"], VersionResult]
+"""Runs in a worker process: the version, and the run's deadline (``time.monotonic()``, one
+clock for every process of the machine) at which the worker stops itself."""
+
+GRACE = 30.0
+"""Seconds a stopped run waits for workers to finish writing a record before ending them."""
 
 PRELOAD = (
     "govern.pipeline.audit",
@@ -87,32 +93,42 @@ def not_audited(
     ``retry`` marks a reason that running again later may remove (the registry stopped
     answering, the deadline passed): the run then exits 4 rather than 3.
     """
-    from govern.pipeline.version import check, utcnow
+    from govern.pipeline.version import check, error_result
 
-    now = utcnow()
-    return VersionResult(
-        model=info.model,
-        version=info.version,
-        aliases=info.aliases,
-        run_id=info.run_id,
-        checks=(
-            check(
-                "audit.not_audited",
-                kind,
-                "error",
-                f"not audited: {reason}",
-                details={"retry": retry},
-            ),
-        ),
-        started_at=now,
-        finished_at=now,
+    reason_check = check(
+        "audit.not_audited", kind, "error", f"not audited: {reason}", details={"retry": retry}
     )
+    return error_result(info, reason_check)
+
+
+_SHIELD = {"depth": 0, "deferred": False}
 
 
 @contextlib.contextmanager
-def _alarm(deadline: float | None) -> Iterator[None]:
+def shielded() -> Iterator[None]:
+    """Let the ``--timeout`` alarm wait until this block is done.
+
+    Writing an audit record (the run, its artifacts, the version's tags) must end complete or
+    not start: an alarm in the middle would leave a RUNNING audit run beside mixed tags. An
+    alarm that fires inside the block is deferred; the run loop stops at the next version.
+    """
+    _SHIELD["depth"] += 1
+    try:
+        yield
+    finally:
+        _SHIELD["depth"] -= 1
+
+
+def _deadline_passed(deadline: float | None) -> bool:
+    deferred = bool(_SHIELD["deferred"])
+    _SHIELD["deferred"] = False
+    return deferred or (deadline is not None and time.monotonic() >= deadline)
+
+
+@contextlib.contextmanager
+def interrupt_at(deadline: float | None) -> Iterator[None]:
     """Interrupt whatever runs in this process (a hung registry call, a slow model) at
-    ``deadline`` (``time.monotonic()``).
+    ``deadline`` (``time.monotonic()``), except inside ``shielded`` blocks.
 
     Uses SIGALRM, so it works in the main thread of a Unix process (the CLI); elsewhere the
     deadline is still checked between versions.
@@ -129,6 +145,9 @@ def _alarm(deadline: float | None) -> Iterator[None]:
         return
 
     def alarm(signum: int, frame: Any) -> None:
+        if _SHIELD["depth"]:
+            _SHIELD["deferred"] = True  # the record being written finishes first
+            return
         raise DeadlineExceeded()
 
     previous = signal.signal(signal.SIGALRM, alarm)
@@ -167,10 +186,12 @@ class SerialExecutor:
     ) -> Iterator[tuple[int, VersionResult]]:
         total = len(versions)
         for i, info in enumerate(versions):
+            if _deadline_passed(deadline):
+                raise DeadlineExceeded()
             if self.progress:
                 self.progress(f"[{i + 1}/{total}] auditing {info.ref}", True)
             self.interrupted = i
-            with _alarm(deadline):
+            with interrupt_at(deadline):
                 result = self.audit_one(info)
             self.interrupted = None
             yield i, result
@@ -191,7 +212,7 @@ class PoolExecutor:
         self,
         jobs: int,
         audit_one: AuditOne,
-        worker: AuditOne,
+        worker: AuditInWorker,
         initializer: Callable[..., None],
         initargs: tuple[Any, ...],
     ) -> None:
@@ -207,6 +228,7 @@ class PoolExecutor:
         self.audit_one = audit_one
         self.worker = worker
         self.interrupted: int | None = None
+        self.running: list[Any] = []
 
     def run(
         self, versions: Sequence[VersionInfo], deadline: float | None
@@ -218,13 +240,13 @@ class PoolExecutor:
         while pending or running:
             while pending and len(running) < self.workers:
                 i = pending.pop(0)
-                running[self.pool.submit(self.worker, versions[i])] = i
+                running[self.pool.submit(self.worker, versions[i], deadline)] = i
             done = [f for f in running if f.done()]
             if not done and pending:
                 # Every worker is busy: audit the next version here rather than wait.
                 i = pending.pop(0)
                 self.interrupted = i
-                with _alarm(deadline):
+                with interrupt_at(deadline):
                     result = self.audit_one(versions[i])
                 self.interrupted = None
                 yield i, result
@@ -233,20 +255,35 @@ class PoolExecutor:
                 timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
                 finished, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
                 if not finished:
+                    self.running = list(running)
                     raise DeadlineExceeded()
                 done = list(finished)
             for future in done:
                 i = running.pop(future)
                 try:
                     result = future.result()
+                except DeadlineExceeded:  # the worker's own alarm interrupted this version
+                    self.interrupted = i
+                    self.running = list(running)
+                    raise
                 except Exception as exc:  # a worker crashed: that version is an error
                     result = not_audited(versions[i], "internal", f"worker failed: {one_line(exc)}")
                 yield i, result
-            if deadline is not None and time.monotonic() >= deadline and (pending or running):
+            if _deadline_passed(deadline) and (pending or running):
+                self.running = list(running)
                 raise DeadlineExceeded()
 
     def close(self, *, terminate: bool) -> None:
+        """Shut the pool down; on a stop, give running workers ``GRACE`` seconds first.
+
+        Each worker stops itself at the deadline (its own alarm), except while it writes a
+        record; terminating it at once could cut that write in half.
+        """
         if terminate:
+            from concurrent.futures import wait
+
+            if self.running:
+                wait(self.running, timeout=GRACE)
             for process in list(getattr(self.pool, "_processes", {}).values()):
                 process.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -59,6 +59,20 @@ def check(id_: str, kind: CheckKind, status: Status, summary: str, **kw: Any) ->
     return CheckResult(id=id_, kind=kind, status=status, summary=summary, **kw)
 
 
+def error_result(info: VersionInfo, only: CheckResult) -> VersionResult:
+    """A version that ended before any step could run: its one check says why."""
+    now = utcnow()
+    return VersionResult(
+        model=info.model,
+        version=info.version,
+        aliases=info.aliases,
+        run_id=info.run_id,
+        checks=(only,),
+        started_at=now,
+        finished_at=now,
+    )
+
+
 def _one_evaluation_input(lineage: Lineage) -> tuple[TrainingInput | None, str | None]:
     """The run's held-out dataset, or why there is none to use (several, with no way to pick)."""
     if len(lineage.evaluation) > 1:

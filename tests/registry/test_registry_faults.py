@@ -369,3 +369,39 @@ def test_default_http_bounds_retry_twice_then_exit_4(tmp_path, monkeypatch):
     assert result.exit_code == 4, result.output
     assert len(hits) == 3, hits
     assert "503" in result.stderr or "errors" in result.stderr
+
+
+def test_timeout_stops_worker_processes_too(sqlite_uri, tmp_path, adult, trained):
+    """With --jobs 2 the parent and the worker are each stuck in a 120 s predict: both are
+    interrupted at the deadline, every version is accounted for, and the run exits 4."""
+    _, mitigated = trained
+    names = [_name("slowjobs") for _ in range(2)]
+    for name in names:
+        log_slow_model(
+            sqlite_uri, name, adult.head(300), mitigated, tmp_path / name / "t.parquet", seconds=120
+        )
+    policy = write_policy(tmp_path / "govern.yaml")
+    started = time.monotonic()
+    proc = govern_subprocess(
+        "audit",
+        "--all",
+        "--policy",
+        str(policy),
+        "--tracking-uri",
+        sqlite_uri,
+        "--jobs",
+        "2",
+        "--timeout",
+        "20",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    out, err = proc.communicate(timeout=300)
+    assert time.monotonic() - started < 100, err
+    assert proc.returncode == 4, err
+    data = json.loads(out)
+    assert data["error"] == {"kind": "retry"}
+    assert sorted(v["model"] for v in data["versions"]) == sorted(names)
+    assert all(v["verdict"] == "error" for v in data["versions"])
+    assert all("--timeout of 20 s reached" in v["checks"][0]["summary"] for v in data["versions"])
