@@ -1,13 +1,56 @@
-"""Is this the data the model was trained on? The digests recorded at training, compared.
+"""Is this the data the model was trained on? Every proof that exists, compared.
 
-Two proofs exist today: MLflow's digest (first 10,000 rows, 8 hex characters, recomputed with
-MLflow's own code) and the full-data SHA-256 that ``govern.track`` records at training time. Any
-mismatch fails the version; a digest that cannot be recomputed is an error, never a pass.
+Three proofs, strongest first:
+
+- ``training-hash``: a full SHA-256 recorded at training time by ``govern.track``;
+- ``pinned``: the full SHA-256 pinned by the version's first recorded audit (trust on first
+  use, as SSH's known_hosts): every later audit must read the same bytes;
+- ``mlflow-digest``: MLflow's digest, which covers only the first 10,000 rows of the number and
+  all-text columns and keeps 8 hex characters.
+
+MLflow's digest code can change between releases, so a digest that differs while a full hash
+matches is a note, not a failure; a digest that differs with no full hash to compare cannot
+tell "different data" from "different digest code", so it is an error ("cannot verify"), never
+a fail and never a pass.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from govern.model.results import CheckResult, TrainingData
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PROOFS = ("training-hash", "pinned", "mlflow-digest")
+"""Proof levels, strongest first; the policy's ``integrity.require`` names the weakest accepted."""
+
+
+def digest_columns(df: pd.DataFrame) -> tuple[str, ...]:
+    """The columns MLflow's pandas digest hashes: numbers, and text columns whose every value
+    is a string (``compute_pandas_digest``); booleans, categories, dates and text columns with a
+    missing value are left out of it."""
+    import numpy as np
+    import pandas as pd
+
+    numeric = set(df.select_dtypes(include=[np.number]).columns)
+    return tuple(
+        str(column)
+        for column in df.columns
+        if column in numeric or pd.api.types.infer_dtype(df[column], skipna=False) == "string"
+    )
+
+
+def proof_of(training: TrainingData, pin: Mapping[str, Any] | None, recorded: bool) -> str:
+    """The strongest proof this audit has: a hash from training, else a pin (an earlier one, or
+    the one this audit records), else only MLflow's digest (a first audit with --no-write)."""
+    if training.logged_sha256:
+        return "training-hash"
+    if pin or (training.sha256 and recorded):
+        return "pinned"
+    return "mlflow-digest"
 
 
 def _compared(
@@ -25,22 +68,68 @@ def _compared(
 
 
 def integrity_checks(
-    training: TrainingData, *, digest_applies: bool, prefix: str = "integrity"
+    training: TrainingData,
+    *,
+    digest_applies: bool,
+    prefix: str = "integrity",
+    pin: Mapping[str, Any] | None = None,
+    measured_at: str = "",
+    recorded: bool = True,
+    require: str = "pinned",
 ) -> list[CheckResult]:
     """One check per proof that exists for the data as measured in ``training``.
 
-    ``digest_applies`` says whether the dataset was logged from a pandas DataFrame (MLflow's
-    pandas digest); the caller adds the error when that digest failed to recompute (it knows
-    why).
+    ``pin`` is the earliest recorded audit's hash (``sha256``, ``pinned_at``, ``audit_run_id``)
+    or ``None`` when this audit is the first; ``recorded`` says whether this audit's hash will be
+    recorded (not with ``--no-write``). ``require`` is the weakest proof the policy accepts.
     """
     e = training
     rows = e.rows or 0
+    sha = e.sha256 or "(not computed)"
     checks: list[CheckResult] = []
-    partial = (
-        f"; MLflow's digest covers only the first 10,000 of {rows:,} rows"
-        if rows > 10_000 and not e.logged_sha256
-        else ""
-    )
+    full_hash_matches: bool | None = None
+    if e.logged_sha256:
+        full_hash_matches = e.logged_sha256 == sha
+        checks.append(
+            _compared(
+                f"{prefix}.sha256",
+                sha,
+                e.logged_sha256,
+                "SHA-256 of the full data matches the one recorded at training",
+                "SHA-256 of the full data differs from the one recorded at training: the data "
+                "changed after the model was trained",
+            )
+        )
+    if pin:
+        same = pin.get("sha256") == sha
+        full_hash_matches = same if full_hash_matches is None else full_hash_matches and same
+        checks.append(
+            _compared(
+                f"{prefix}.pinned_sha256",
+                sha,
+                str(pin.get("sha256")),
+                f"SHA-256 of the full data matches the one pinned by the first audit on "
+                f"{pin.get('pinned_at')}",
+                f"SHA-256 of the full data is {sha} on {measured_at}, but the first audit pinned "
+                f"{pin.get('sha256')} on {pin.get('pinned_at')} (audit run "
+                f"{pin.get('audit_run_id')}): the data changed after it was first audited",
+            )
+        )
+    elif not e.logged_sha256:
+        where = (
+            "it is recorded with this audit; every later audit must match it"
+            if recorded
+            else "not recorded (--no-write): the next recorded audit pins it"
+        )
+        checks.append(
+            CheckResult(
+                f"{prefix}.pinned_sha256",
+                "integrity",
+                "pass",
+                f"first audit of this data: its full SHA-256 {sha} is pinned now; {where}",
+                observed=sha,
+            )
+        )
     if not digest_applies:
         checks.append(
             CheckResult(
@@ -54,25 +143,71 @@ def integrity_checks(
             )
         )
     elif e.recomputed_digest is not None:
+        checks.append(_digest_check(e, prefix, rows, full_hash_matches))
+    proof = proof_of(e, pin, recorded)
+    if PROOFS.index(proof) > PROOFS.index(require):
         checks.append(
-            _compared(
-                f"{prefix}.mlflow_digest",
-                e.recomputed_digest,
-                e.mlflow_digest,
-                f"MLflow digest {e.recomputed_digest} matches the logged one{partial}",
-                f"MLflow digest of the data is {e.recomputed_digest}, the training run logged "
-                f"{e.mlflow_digest}: this is not the data the model was trained on",
-            )
-        )
-    if e.logged_sha256:
-        checks.append(
-            _compared(
-                f"{prefix}.sha256",
-                e.sha256 or "(not computed)",
-                e.logged_sha256,
-                "SHA-256 of the full data matches the one recorded at training",
-                "SHA-256 of the full data differs from the one recorded at training: the data "
-                "changed after the model was trained",
+            CheckResult(
+                f"{prefix}.proof",
+                "integrity",
+                "error",
+                f"the policy requires proof '{require}', and the strongest for '{e.name}' is "
+                f"'{proof}': log the data with govern.track.log_training_data to record a full "
+                "hash at training time",
+                observed=proof,
+                threshold=require,
             )
         )
     return checks
+
+
+def _digest_check(
+    e: TrainingData, prefix: str, rows: int, full_hash_matches: bool | None
+) -> CheckResult:
+    covered = ", ".join(e.digest_columns) or "no columns"
+    scope = f"the first {min(rows, 10_000):,} of {rows:,} rows of {covered}"
+    if e.recomputed_digest == e.mlflow_digest:
+        return CheckResult(
+            f"{prefix}.mlflow_digest",
+            "integrity",
+            "pass",
+            f"MLflow digest {e.recomputed_digest} matches the logged one (it covers {scope})",
+            observed=e.recomputed_digest,
+            threshold=e.mlflow_digest,
+            details={"columns": list(e.digest_columns)},
+        )
+    differs = (
+        f"MLflow digest of the data is {e.recomputed_digest}, the run logged {e.mlflow_digest}"
+    )
+    if full_hash_matches is True:
+        return CheckResult(
+            f"{prefix}.mlflow_digest",
+            "integrity",
+            "pass",
+            f"note: {differs}, but the full SHA-256 matches: MLflow's digest code changed, "
+            "not the data",
+            observed=e.recomputed_digest,
+            threshold=e.mlflow_digest,
+            details={
+                "note": "digest differs, full hash matches",
+                "columns": list(e.digest_columns),
+            },
+        )
+    if full_hash_matches is False:
+        return CheckResult(
+            f"{prefix}.mlflow_digest",
+            "integrity",
+            "fail",
+            f"{differs}: this is not the data the model was trained on",
+            observed=e.recomputed_digest,
+            threshold=e.mlflow_digest,
+        )
+    return CheckResult(
+        f"{prefix}.mlflow_digest",
+        "integrity",
+        "error",
+        f"cannot verify: {differs}, and no full hash was recorded to tell different data from "
+        "a different MLflow digest",
+        observed=e.recomputed_digest,
+        threshold=e.mlflow_digest,
+    )

@@ -61,6 +61,7 @@ _ENTRY_KEYS = {
     "evaluation_context",
     "expectations",
     "fairness",
+    "integrity",
 }
 _PACK_KEYS = {"name", "description", "source", "expectations", "fairness"}
 _FAIRNESS_KEYS = {"min_group_size", "metrics", "thresholds", "data"}
@@ -110,6 +111,9 @@ class ModelPolicy:
     """Dataset-input contexts that mark the training data (``dataset_context``)."""
     evaluation_contexts: tuple[str, ...] = EVALUATION_CONTEXTS
     """Contexts that mark held-out evaluation data (``evaluation_context``)."""
+    integrity_require: str = "pinned"
+    """The weakest proof accepted that the data is what the model was trained on
+    (``integrity: {require: ...}``): ``training-hash``, ``pinned`` or ``mlflow-digest``."""
 
     def fairness_spec(self) -> FairnessSpec:
         """Merge packs then the entry: later thresholds win, metrics are the union in order."""
@@ -299,6 +303,21 @@ def _load_pack(path: Path) -> Pack:
     return Pack(name, description, source, str(path), sha, text, expectations, fairness)
 
 
+INTEGRITY_PROOFS = ("training-hash", "pinned", "mlflow-digest")
+
+
+def _integrity(value: Any, where: Where) -> str:
+    data = as_mapping(value, where, {"require"})
+    if "require" not in data:
+        raise where.error(f"missing 'require' (one of: {', '.join(INTEGRITY_PROOFS)})")
+    require = as_text(data["require"], where / "require")
+    if require not in INTEGRITY_PROOFS:
+        raise (where / "require").error(
+            f"expected one of {', '.join(INTEGRITY_PROOFS)}, got '{require}'"
+        )
+    return require
+
+
 def _positive_label(value: Any, where: Where) -> Any:
     if isinstance(value, bool | int | str):
         return value
@@ -345,6 +364,7 @@ def _entry(index: int, value: Any, where: Where, loader: _Packs) -> ModelPolicy:
     )
     fairness = optional("fairness", _fairness, PartialFairness())
     training_contexts = optional("dataset_context", as_text_list, TRAINING_CONTEXTS)
+    integrity_require = optional("integrity", _integrity, "pinned")
     evaluation_contexts = optional("evaluation_context", as_text_list, EVALUATION_CONTEXTS)
     if not training_contexts:
         raise (where / "dataset_context").error("expected at least one context")
@@ -365,6 +385,7 @@ def _entry(index: int, value: Any, where: Where, loader: _Packs) -> ModelPolicy:
         fairness,
         training_contexts,
         evaluation_contexts,
+        integrity_require,
     )
 
 

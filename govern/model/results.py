@@ -240,9 +240,23 @@ class TrainingData:
     """Column -> number of missing values."""
     label_balance: Mapping[str, int] = field(default_factory=dict)
     """Label value (as text) -> rows; missing labels under ``(missing)``."""
+    proof: str | None = None
+    """The strongest proof that this is the data the model was trained on: ``training-hash``
+    (a full SHA-256 recorded at training by ``govern.track``), ``pinned`` (the full SHA-256
+    pinned at the first recorded audit, trust on first use) or ``mlflow-digest`` (only MLflow's
+    digest of the first 10,000 rows of the columns in ``digest_columns``)."""
+    pinned: Mapping[str, Any] = field(default_factory=dict)
+    """The pin compared with: ``sha256``, ``pinned_at`` and ``audit_run_id`` of the earliest
+    recorded audit; empty when this audit is the first (it pins the hash it measured)."""
+    digest_columns: tuple[str, ...] = ()
+    """The columns MLflow's digest covers (numbers and all-text columns; it skips booleans,
+    categories, dates and text columns with missing values)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "proof": self.proof,
+            "pinned": dict(self.pinned) or None,
+            "digest_columns": list(self.digest_columns),
             "name": self.name,
             "source": self.source,
             "source_type": self.source_type,
@@ -278,6 +292,9 @@ class TrainingData:
             sensitive_features=tuple(data.get("sensitive_features") or ()),
             missing=dict(data.get("missing") or {}),
             label_balance=dict(data.get("label_balance") or {}),
+            proof=data.get("proof"),
+            pinned=dict(data.get("pinned") or {}),
+            digest_columns=tuple(data.get("digest_columns") or ()),
         )
 
 

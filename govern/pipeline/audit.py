@@ -93,7 +93,9 @@ def audit_one(
     """
     options = options or AuditOptions(write, load_model, templates, reuse)
     try:
-        result = VersionAudit(registry, policy, info, options.load_model, options.reuse).run()
+        result = VersionAudit(
+            registry, policy, info, options.load_model, options.reuse, options.write
+        ).run()
     except Exception as exc:  # a bug or fault in a step must still end as an error verdict
         why = exc if isinstance(exc, GovernError) else one_line(exc)
         result = error_result(

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -85,11 +86,14 @@ def fingerprint(
     policy_digest: str,
     libraries: Mapping[str, str],
     evaluation_sha256: str | None = None,
+    recorded: Mapping[str, Any] | None = None,
 ) -> str | None:
     """What an audit of this version is a pure function of; ``None`` if not fully known.
 
-    Everything that can change an outcome is in it: the model files, the data, the policy with
-    the content of every pack, and the versions of govern and of the libraries that compute.
+    Everything that can change an outcome is in it: the model files, the data, what the run
+    recorded about the data (``recorded``: MLflow's digest, govern.track's tags), the policy
+    with the content of every pack, and the versions of govern and of the libraries that
+    compute.
     """
     if not model_sha256:
         return None
@@ -102,6 +106,7 @@ def fingerprint(
         "policy_digest": policy_digest,
         "govern_version": __version__,
         "libraries": dict(libraries),
+        "recorded": dict(recorded or {}),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

@@ -45,7 +45,7 @@ from govern.registry.lineage import (
     TrainingInput,
     find_lineage,
 )
-from govern.registry.record import iso_ms
+from govern.registry.record import earliest_pins, iso_ms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +73,16 @@ def error_result(info: VersionInfo, only: CheckResult) -> VersionResult:
     )
 
 
+def _as_recorded(data: TrainingInput) -> dict[str, Any]:
+    """What the run recorded about a dataset, which the integrity checks compare with."""
+    return {
+        "name": data.name,
+        "digest": data.digest,
+        "source": data.source_json,
+        "tags": dict(data.tags),
+    }
+
+
 def _one_evaluation_input(lineage: Lineage) -> tuple[TrainingInput | None, str | None]:
     """The run's held-out dataset, or why there is none to use (several, with no way to pick)."""
     if len(lineage.evaluation) > 1:
@@ -92,10 +102,13 @@ class VersionAudit:
         info: VersionInfo,
         load_model: bool,
         reuse: bool = False,
+        write: bool = True,
     ):
         self.registry = registry
         self.policy = policy
         self.info = info
+        self.write = write
+        self.pins: dict[str, dict[str, str]] = {}
         self.load_model = load_model
         self.reuse = reuse
         self.model_dir: Path | None = None
@@ -202,6 +215,10 @@ class VersionAudit:
                     evaluation_sha256=held_out[1] if held_out else None,
                     policy_digest=self.policy.digest,
                     libraries=library_versions(self.model_dir),
+                    recorded={
+                        "training": _as_recorded(training),
+                        "evaluation": _as_recorded(evaluation) if evaluation else None,
+                    },
                 )
                 if current:
                     self.metadata["fingerprint"] = current
@@ -217,9 +234,22 @@ class VersionAudit:
                 self.add(check("lineage.load", "lineage", "error", f"cannot read data: {exc}"))
                 return self.result(entry)
             held_out_frame = self._read_evaluation(evaluation, held_out)
+            try:
+                self.pins = earliest_pins(
+                    self.registry, self.policy.audit_experiment, info.model, info.version
+                )
+            except GovernError as exc:
+                self.add(
+                    check(
+                        "integrity.pin",
+                        "integrity",
+                        "error",
+                        f"cannot read the hashes pinned by earlier audits: {exc}",
+                    )
+                )
             self._audit_data(entry, lineage.context, training, df, sha)
             if evaluation is not None and held_out_frame is not None and held_out is not None:
-                self._audit_evaluation(evaluation, held_out_frame, held_out[1])
+                self._audit_evaluation(entry, evaluation, held_out_frame, held_out[1])
             self._quality(entry, df)
             if entry.fairness_spec().thresholds or (
                 self.training is not None and self.training.sensitive_features
@@ -272,7 +302,9 @@ class VersionAudit:
         else:
             logged = training.tag_json(TAG_SENSITIVE)
             sensitive = tuple(str(s) for s in logged) if isinstance(logged, list) else ()
-        self.training = self._measure(training, df, sha, label, positive, sensitive, "integrity")
+        self.training = self._measure(
+            entry, training, df, sha, (label, positive, sensitive), "training"
+        )
         self.training_context = context
         self._describe(entry, df)
         if len(df) == 0:
@@ -290,18 +322,21 @@ class VersionAudit:
 
     def _measure(
         self,
+        entry: ModelPolicy,
         data: TrainingInput,
         df: pd.DataFrame,
         sha: str,
-        label: str | None,
-        positive: Any,
-        sensitive: tuple[str, ...],
-        prefix: str,
+        roles: tuple[str | None, Any, tuple[str, ...]],
+        which: str,
     ) -> TrainingData:
-        """What the audit measured of one dataset, and its integrity checks (ids under
-        ``prefix``): the training data and the held-out data get the same proof."""
-        from govern.checks.integrity import integrity_checks
+        """What the audit measured of one dataset (``which``: training or evaluation), and its
+        integrity checks: the training data and the held-out data get the same proof."""
+        from govern.checks.integrity import digest_columns, integrity_checks, proof_of
         from govern.checks.labels import label_balance
+
+        label, positive, sensitive = roles
+        prefix = "integrity" if which == "training" else "integrity.evaluation"
+        pin = self.pins.get(which)
 
         recomputed: str | None = None
         if data.is_pandas:
@@ -332,24 +367,38 @@ class VersionAudit:
             sensitive_features=sensitive,
             missing={str(c): int(n) for c, n in df.isna().sum().items()},
             label_balance=label_balance(df[label]) if label and label in df.columns else {},
+            pinned=dict(pin or {}),
+            digest_columns=digest_columns(df) if data.is_pandas else (),
         )
-        self.checks.extend(integrity_checks(measured, digest_applies=data.is_pandas, prefix=prefix))
+        measured = replace(measured, proof=proof_of(measured, pin, self.write))
+        self.checks.extend(
+            integrity_checks(
+                measured,
+                digest_applies=data.is_pandas,
+                prefix=prefix,
+                pin=pin,
+                measured_at=self.started,
+                recorded=self.write,
+                require=entry.integrity_require,
+            )
+        )
         return measured
 
-    def _audit_evaluation(self, evaluation: TrainingInput, df: pd.DataFrame, sha: str) -> None:
+    def _audit_evaluation(
+        self, entry: ModelPolicy, evaluation: TrainingInput, df: pd.DataFrame, sha: str
+    ) -> None:
         """The held-out data gets its own lineage and integrity checks and the label and
         sensitive-feature baseline; quality and representation stay on the training data."""
         assert self.training is not None
         t = self.training
         self.evaluation_context = evaluation.tags.get(CONTEXT_TAG) or "evaluation"
         self.evaluation = self._measure(
+            entry,
             evaluation,
             df,
             sha,
-            t.label,
-            t.positive_label,
-            t.sensitive_features,
-            "integrity.evaluation",
+            (t.label, t.positive_label, t.sensitive_features),
+            "evaluation",
         )
         self.add(
             check(

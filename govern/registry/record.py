@@ -18,9 +18,18 @@ TAG_AUDITED_AT = "govern.audited_at"
 TAG_AUDIT_RUN = "govern.audit_run_id"
 TAG_POLICY_SHA = "govern.policy_sha256"
 TAG_FINGERPRINT = "govern.fingerprint"
+TAG_TRAINING_SHA = "govern.training_sha256"
+"""On each audit run: the full SHA-256 of the training data it read. The earliest one recorded
+for a version is its pin (trust on first use)."""
+TAG_EVALUATION_SHA = "govern.evaluation_sha256"
 RUN_TAG_MODEL = "govern.model"
 RUN_TAG_VERSION = "govern.version"
 RUN_TAG_VERDICT = "govern.verdict"
+
+
+def _quoted(value: str) -> str:
+    """A value inside an MLflow search filter, quotes and backslashes escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def iso_ms(ms: int | None) -> str | None:
@@ -58,7 +67,8 @@ def record_audit(
             RUN_TAG_VERDICT: result.verdict,
             TAG_POLICY_SHA: policy_sha256,
             "govern.training_run_id": result.run_id or "",
-            "govern.training_sha256": (result.training_data.sha256 if result.training_data else "")
+            TAG_TRAINING_SHA: (result.training_data.sha256 if result.training_data else "") or "",
+            TAG_EVALUATION_SHA: (result.evaluation_data.sha256 if result.evaluation_data else "")
             or "",
             "govern.version_tag": __version__,
             TAG_FINGERPRINT: str(result.metadata.get("fingerprint") or ""),
@@ -104,15 +114,12 @@ def audit_history(
     if found is None:
         return ()
 
-    def quoted(value: str) -> str:
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
     runs = registry.call(
         f"reading audit history of {model}/{version}",
         client.search_runs,
         [found.experiment_id],
-        filter_string=f"tags.`govern.model` = {quoted(model)} "
-        f"and tags.`govern.version` = {quoted(version)}",
+        filter_string=f"tags.`govern.model` = {_quoted(model)} "
+        f"and tags.`govern.version` = {_quoted(version)}",
         order_by=["attributes.start_time DESC"],
         max_results=limit,
     )
@@ -146,3 +153,42 @@ def record_promotion(
         ("govern.alias_after", after or ""),
     ):
         registry.call("recording the promotion", registry.client.set_tag, audit_run_id, key, value)
+
+
+def earliest_pins(
+    registry: Registry, experiment: str, model: str, version: str
+) -> dict[str, dict[str, str]]:
+    """The full data hashes pinned by the earliest recorded audits of this version.
+
+    ``{"training": {...}, "evaluation": {...}}``, each ``{sha256, pinned_at, audit_run_id}``,
+    a key absent when no recorded audit carries that hash. Every later audit is compared with
+    the pin, like SSH's known_hosts: the first recorded audit vouches for the data, and a change
+    after it cannot pass.
+    """
+    client = registry.client
+    found = registry.call(f"experiment '{experiment}'", client.get_experiment_by_name, experiment)
+    if found is None:
+        return {}
+
+    runs = registry.call(
+        f"reading the pinned data hashes of {model}/{version}",
+        client.search_runs,
+        [found.experiment_id],
+        filter_string=f"tags.`{RUN_TAG_MODEL}` = {_quoted(model)} "
+        f"and tags.`{RUN_TAG_VERSION}` = {_quoted(version)}",
+        order_by=["attributes.start_time ASC"],
+        max_results=1000,
+    )
+    pins: dict[str, dict[str, str]] = {}
+    for run in runs:
+        tags = run.data.tags
+        if tags.get(RUN_TAG_MODEL) != model or tags.get(RUN_TAG_VERSION) != version:
+            continue
+        for key, tag in (("training", TAG_TRAINING_SHA), ("evaluation", TAG_EVALUATION_SHA)):
+            if key not in pins and tags.get(tag):
+                pins[key] = {
+                    "sha256": tags[tag],
+                    "pinned_at": iso_ms(run.info.start_time) or "",
+                    "audit_run_id": run.info.run_id,
+                }
+    return pins

@@ -369,7 +369,7 @@ def test_top_level_errors(tmp_path, text, expected):
             "sensitive_feature: [sex]\n",
             "models[0]: unknown key 'sensitive_feature' (did you mean 'sensitive_features'?; "
             "allowed: dataset, dataset_context, evaluation_context, expectations, fairness, "
-            "label, match, packs, positive_label, sensitive_features)",
+            "integrity, label, match, packs, positive_label, sensitive_features)",
         ),
         ("dataset_context: []\n", "models[0].dataset_context: expected at least one context"),
         (
@@ -1262,3 +1262,18 @@ def test_fairness_data_is_evaluation_or_training(tmp_path):
     spec = load_policy(entry_with(tmp_path, "fairness: {data: training}\n")).entries[0]
     assert spec.fairness_spec().data == "training"
     assert load_policy(write(tmp_path / "b.yaml", ENTRY)).entries[0].fairness_spec().data is None
+
+
+def test_integrity_require_names_a_proof(tmp_path):
+    assert load_policy(write(tmp_path / "a.yaml", ENTRY)).entries[0].integrity_require == "pinned"
+    path = entry_with(tmp_path, "integrity: {require: training-hash}\n")
+    assert load_policy(path).entries[0].integrity_require == "training-hash"
+    assert_rejected(
+        entry_with(tmp_path, "integrity: {require: sha}\n"),
+        "models[0].integrity.require: expected one of training-hash, pinned, mlflow-digest, "
+        "got 'sha'",
+    )
+    assert_rejected(
+        entry_with(tmp_path, "integrity: {}\n"),
+        "models[0].integrity: missing 'require'",
+    )

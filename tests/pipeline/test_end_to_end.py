@@ -246,9 +246,12 @@ def test_change_after_row_10000_is_caught(sqlite_uri, tmp_path, adult, trained):
     assert tags["govern.status"] == "fail"
 
 
-def test_change_in_first_rows_fails_mlflow_digest_for_plain_mlflow_runs(
+def test_data_changed_before_its_first_audit_cannot_be_verified_for_plain_mlflow_runs(
     sqlite_uri, tmp_path, adult, trained
 ):
+    """Plain MLflow, no full hash anywhere, and the file already differs from what was logged:
+    MLflow's digest differs, and nothing can tell changed data from a changed digest code. That
+    is "cannot verify" (an error), never a pass and never a mere fail."""
     _, mitigated = trained
     name = _name("plain-mlflow")
     path = tmp_path / "d" / "train.parquet"
@@ -258,12 +261,14 @@ def test_change_in_first_rows_fails_mlflow_digest_for_plain_mlflow_runs(
     tampered.to_parquet(path, index=False)
     policy = write_policy(tmp_path / "govern.yaml")
 
-    result = audit_json(sqlite_uri, name, policy)
+    result = audit_json(sqlite_uri, name, policy, write=True)
 
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     checks = {c["id"]: c for c in results_of(result)["versions"][0]["checks"]}
-    assert checks["integrity.mlflow_digest"]["status"] == "fail"
+    assert checks["integrity.mlflow_digest"]["status"] == "error"
+    assert checks["integrity.mlflow_digest"]["summary"].startswith("cannot verify: ")
     assert "integrity.sha256" not in checks  # nothing recorded at training to compare with
+    assert checks["integrity.pinned_sha256"]["status"] == "pass"  # this first audit pins it
 
 
 def test_missing_data_file_fails_closed_without_a_pass_tag(sqlite_uri, tmp_path, adult, trained):

@@ -1107,7 +1107,8 @@ def test_train_and_eval_contexts_as_mlflow_users_write_them(uri, tmp_path, adult
     integrity checks; quality and representation stay on the training data."""
     name = _train_eval_run(uri, tmp_path, adult, "traineval")
 
-    v = _version(_audit(uri, name, _policy(tmp_path)), EXIT_FAIL)  # the rule fails 4/5ths
+    # Recorded, as a nightly run is: the first recorded audit pins both datasets' hashes.
+    v = _version(audit_json(uri, name, _policy(tmp_path), write=True), EXIT_FAIL)
 
     lineage = _checks(v)["lineage.training_data"]
     assert lineage["status"] == "pass"
@@ -1117,6 +1118,8 @@ def test_train_and_eval_contexts_as_mlflow_users_write_them(uri, tmp_path, adult
     assert _status(v, "integrity.mlflow_digest") == "pass"
     assert "'eval' input of run" in _checks(v)["lineage.evaluation_data"]["summary"]
     assert _status(v, "integrity.evaluation.mlflow_digest") == "pass"
+    assert _status(v, "integrity.evaluation.pinned_sha256") == "pass"
+    assert v["training_data"]["proof"] == v["evaluation_data"]["proof"] == "pinned"
     assert v["evaluation_data"]["rows"] == 200
     assert v["evaluation_data"]["label"] == LABEL
     assert sum(v["evaluation_data"]["label_balance"].values()) == 200
@@ -1131,7 +1134,10 @@ def test_train_and_eval_contexts_as_mlflow_users_write_them(uri, tmp_path, adult
 def test_fairness_on_training_data_when_the_policy_asks_is_marked_in_sample(uri, tmp_path, adult):
     name = _train_eval_run(uri, tmp_path, adult, "insample")
     policy = _policy_entry(
-        tmp_path, packs=["baseline", "four-fifths"], fairness={"data": "training"}
+        tmp_path,
+        packs=["baseline", "four-fifths"],
+        fairness={"data": "training"},
+        integrity={"require": "mlflow-digest"},  # a dry run: nothing is pinned
     )
 
     v = _version(_audit(uri, name, policy), EXIT_FAIL)
@@ -1202,3 +1208,88 @@ def test_autologged_data_is_named_with_why_and_how_to_log_it(uri, tmp_path, adul
     assert "(source type 'code') cannot be reloaded" in load["summary"]
     assert "govern.track.log_training_data" in load["summary"]
     assert "mlflow.log_input" in load["summary"]
+
+
+# --------------------------------------------------------------------------- trust on first use
+
+
+def _big_plain_run(uri: str, tmp_path: Path, adult: pd.DataFrame) -> tuple[str, Path]:
+    """12,000 rows logged with plain MLflow: MLflow's digest sees only the first 10,000."""
+    name = _name("big")
+    frame = pd.concat([adult, adult], ignore_index=True)
+    assert len(frame) == 12_000
+    source = tmp_path / "d" / "train.parquet"
+    source.parent.mkdir()
+    frame.to_parquet(source, index=False)
+    _register_input(uri, name, frame, source)
+    return name, source
+
+
+def test_data_changed_after_row_10000_between_two_audits_fails(uri, tmp_path, adult):
+    name, source = _big_plain_run(uri, tmp_path, adult)
+    policy = _policy(tmp_path)
+    first = _version(audit_json(uri, name, policy, write=True), EXIT_FAIL)
+    assert first["training_data"]["proof"] == "pinned"
+    assert _status(first, "integrity.pinned_sha256") == "pass"
+
+    changed = pd.read_parquet(source)
+    changed.loc[11_000, "age"] = 77  # beyond MLflow's 10,000-row digest
+    changed.to_parquet(source, index=False)
+    second = _version(audit_json(uri, name, policy, write=True), EXIT_FAIL)
+
+    assert _status(second, "integrity.mlflow_digest") == "pass"  # blind past row 10,000
+    pinned = _checks(second)["integrity.pinned_sha256"]
+    assert pinned["status"] == "fail"
+    assert first["training_data"]["sha256"] in pinned["summary"]
+    assert second["training_data"]["sha256"] in pinned["summary"]
+    assert second["training_data"]["pinned"]["pinned_at"] in pinned["summary"]
+    assert second["started_at"] in pinned["summary"]
+    assert "changed after it was first audited" in pinned["summary"]
+    # The pin stays the earliest record: a third audit still compares with the first.
+    third = _version(audit_json(uri, name, policy, write=True), EXIT_FAIL)
+    assert third["training_data"]["pinned"]["sha256"] == first["training_data"]["sha256"]
+    assert _status(third, "integrity.pinned_sha256") == "fail"
+
+
+def test_a_different_digest_with_a_matching_full_hash_is_a_note(uri, tmp_path, adult):
+    """MLflow may change its digest code: with the pinned hash matching, that is not a failure."""
+    name, _ = _big_plain_run(uri, tmp_path, adult)
+    policy = _policy(tmp_path)
+    _version(audit_json(uri, name, policy, write=True), EXIT_FAIL)
+    assert _sql(uri, "UPDATE datasets SET digest = 'deadbeef'") >= 1
+
+    v = _version(audit_json(uri, name, policy, write=True), EXIT_FAIL)
+
+    digest = _checks(v)["integrity.mlflow_digest"]
+    assert digest["status"] == "pass"
+    assert digest["summary"].startswith("note: ")
+    assert "the full SHA-256 matches" in digest["summary"]
+    assert _status(v, "integrity.pinned_sha256") == "pass"
+
+
+def test_a_dry_run_of_never_audited_plain_data_has_only_mlflow_s_digest(uri, tmp_path, adult):
+    """--no-write pins nothing: by default (require: pinned) that proof is not enough."""
+    name, _ = _big_plain_run(uri, tmp_path, adult)
+
+    v = _version(_audit(uri, name, _policy(tmp_path)), EXIT_ERROR)
+
+    assert v["training_data"]["proof"] == "mlflow-digest"
+    proof = _checks(v)["integrity.proof"]
+    assert proof["status"] == "error"
+    assert "requires proof 'pinned'" in proof["summary"]
+    assert "not recorded (--no-write)" in _checks(v)["integrity.pinned_sha256"]["summary"]
+    columns = _checks(v)["integrity.mlflow_digest"]["details"]["columns"]
+    assert "age" in columns and "sex" in columns
+
+
+def test_require_training_hash_refuses_data_logged_without_govern_track(uri, tmp_path, adult):
+    name, _ = _big_plain_run(uri, tmp_path, adult)
+    policy = _policy_entry(
+        tmp_path, packs=["baseline", "four-fifths"], integrity={"require": "training-hash"}
+    )
+
+    v = _version(audit_json(uri, name, policy, write=True), EXIT_ERROR)
+
+    summary = _checks(v)["integrity.proof"]["summary"]
+    assert "requires proof 'training-hash'" in summary and "'pinned'" in summary
+    assert "govern.track.log_training_data" in summary
