@@ -32,6 +32,8 @@ from govern.registry.lineage import (
     TRAINING_CONTEXT,
 )
 
+EVALUATION_CONTEXT = "evaluation"
+
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow.data.pandas_dataset import PandasDataset
@@ -103,9 +105,6 @@ def log_training_data(
     dataset's source points there (``runs:/<run>/training-data/<file>``), so an audit on another
     machine can fetch it.
     """
-    import mlflow
-    from mlflow.data.pandas_dataset import from_pandas
-
     if isinstance(sensitive_features, str):
         raise TypeError(
             f"sensitive_features must be a list of column names, not the string "
@@ -119,6 +118,47 @@ def log_training_data(
         raise DataError(
             f"sensitive feature(s) not in the DataFrame: {', '.join(repr(c) for c in missing)}"
         )
+    tags = {TAG_LABEL: label, TAG_SENSITIVE: json.dumps(sensitive)}
+    if positive_label is not None:
+        tags[TAG_POSITIVE_LABEL] = json.dumps(positive_label)
+    return _log(df, path, TRAINING_CONTEXT, tags, name=name, label=label, artifact=artifact)
+
+
+def log_evaluation_data(
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    label: str | None = None,
+    name: str | None = None,
+    artifact: bool = False,
+) -> PandasDataset:
+    """Write ``df`` (held-out rows the model was not fitted on) to ``path`` and log it as the
+    active run's evaluation input: fairness is then measured there, not in-sample.
+
+    Its label and sensitive features are those logged with the training data; its full SHA-256
+    is recorded like the training data's.
+    """
+    if label is not None and label not in df.columns:
+        raise DataError(f"label column {label!r} is not in the DataFrame")
+    return _log(df, path, EVALUATION_CONTEXT, {}, name=name, label=label, artifact=artifact)
+
+
+def _log(
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    context: str,
+    tags: dict[str, str],
+    *,
+    name: str | None,
+    label: str | None,
+    artifact: bool,
+) -> PandasDataset:
+    """Write, re-read, hash and log one dataset. The logged dataset is built from the file as
+    re-read from disk, not from ``df``: the auditor reads the file, so the digest must be of what
+    the file holds (CSV, for one, does not keep dtypes)."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
     target = Path(path)
     _check_suffix(target)
     _write(df, target)
@@ -128,15 +168,9 @@ def log_training_data(
     source: str = str(target.resolve())
     if artifact:
         register_artifact_source()
-        mlflow.log_artifact(str(target), artifact_path="training-data")
-        source = f"runs:/{run.info.run_id}/training-data/{target.name}"
+        folder = "training-data" if context == TRAINING_CONTEXT else f"{context}-data"
+        mlflow.log_artifact(str(target), artifact_path=folder)
+        source = f"runs:/{run.info.run_id}/{folder}/{target.name}"
     dataset = from_pandas(written, source=source, name=name or target.name, targets=label)
-    tags = {
-        TAG_LABEL: label,
-        TAG_SENSITIVE: json.dumps(sensitive),
-        TAG_SHA256: sha,
-    }
-    if positive_label is not None:
-        tags[TAG_POSITIVE_LABEL] = json.dumps(positive_label)
-    mlflow.log_input(dataset, context=TRAINING_CONTEXT, tags=tags)
+    mlflow.log_input(dataset, context=context, tags={**tags, TAG_SHA256: sha})
     return dataset

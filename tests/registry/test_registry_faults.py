@@ -232,7 +232,7 @@ def test_credentials_in_the_tracking_uri_never_leak(server, tmp_path, adult, tra
         env={"MLFLOW_TRACKING_TOKEN": "tok-" + secret},
     )
 
-    assert result.exit_code == 1, result.output  # this small sample fails the four-fifths rule
+    assert result.exit_code == 0, result.output  # the mitigated model passes on this sample
     assert secret not in result.output
     for path in out.rglob("*"):
         if path.is_file():
