@@ -62,6 +62,7 @@ _ENTRY_KEYS = {
     "expectations",
     "fairness",
     "integrity",
+    "model_env",
 }
 _PACK_KEYS = {"name", "description", "source", "expectations", "fairness"}
 _FAIRNESS_KEYS = {"min_group_size", "metrics", "thresholds", "data"}
@@ -114,6 +115,9 @@ class ModelPolicy:
     integrity_require: str = "pinned"
     """The weakest proof accepted that the data is what the model was trained on
     (``integrity: {require: ...}``): ``training-hash``, ``pinned`` or ``mlflow-digest``."""
+    model_env: str = "warn"
+    """``strict``: a major or minor version difference between the library the model's flavor
+    declares and the installed one fails; ``warn`` (default): it is a visible warning."""
 
     def fairness_spec(self) -> FairnessSpec:
         """Merge packs then the entry: later thresholds win, metrics are the union in order."""
@@ -318,6 +322,13 @@ def _integrity(value: Any, where: Where) -> str:
     return require
 
 
+def _model_env(value: Any, where: Where) -> str:
+    mode = as_text(value, where)
+    if mode not in ("strict", "warn"):
+        raise where.error(f"expected strict or warn, got '{mode}'")
+    return mode
+
+
 def _positive_label(value: Any, where: Where) -> Any:
     if isinstance(value, bool | int | str):
         return value
@@ -365,6 +376,7 @@ def _entry(index: int, value: Any, where: Where, loader: _Packs) -> ModelPolicy:
     fairness = optional("fairness", _fairness, PartialFairness())
     training_contexts = optional("dataset_context", as_text_list, TRAINING_CONTEXTS)
     integrity_require = optional("integrity", _integrity, "pinned")
+    model_env = optional("model_env", _model_env, "warn")
     evaluation_contexts = optional("evaluation_context", as_text_list, EVALUATION_CONTEXTS)
     if not training_contexts:
         raise (where / "dataset_context").error("expected at least one context")
@@ -386,6 +398,7 @@ def _entry(index: int, value: Any, where: Where, loader: _Packs) -> ModelPolicy:
         training_contexts,
         evaluation_contexts,
         integrity_require,
+        model_env,
     )
 
 

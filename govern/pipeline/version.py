@@ -25,7 +25,14 @@ from govern.model.results import (
     TrainingData,
     VersionResult,
 )
-from govern.pipeline.fingerprint import fingerprint, library_versions, reusable
+from govern.pipeline.fingerprint import (
+    FLAVOR_LIBRARIES,
+    fingerprint,
+    installed_version,
+    library_versions,
+    model_flavors,
+    reusable,
+)
 from govern.redact import redact_uri
 from govern.registry.client import READY, Registry, VersionInfo, one_line
 from govern.registry.datasets import (
@@ -248,6 +255,7 @@ class VersionAudit:
                     )
                 )
             self._audit_data(entry, lineage.context, training, df, sha)
+            self._model_environment(entry)
             if evaluation is not None and held_out_frame is not None and held_out is not None:
                 self._audit_evaluation(entry, evaluation, held_out_frame, held_out[1])
             self._quality(entry, df)
@@ -580,6 +588,25 @@ class VersionAudit:
             return
         self.model_dir = local
         self.metadata["model_artifact_sha256"] = sha256_of(local)
+
+    def _model_environment(self, entry: ModelPolicy) -> None:
+        """The model's declared pins against the installed versions (recorded for the reader),
+        and the check on its flavor's library."""
+        from govern.checks.environment import compare, declared_versions, environment_check
+
+        if self.model_dir is None:
+            return
+        try:
+            text = (self.model_dir / "requirements.txt").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        rows = compare(declared_versions(text), installed_version)
+        self.metadata["model_requirements"] = rows
+        flavors = [
+            FLAVOR_LIBRARIES[f] for f in model_flavors(self.model_dir) if f in FLAVOR_LIBRARIES
+        ]
+        if rows or flavors:
+            self.add(environment_check(rows, flavors, strict=entry.model_env == "strict"))
 
     def _predict(self, df: pd.DataFrame, label: str) -> Any:
         """Predict with the registered model exactly as stored (already hashed)."""

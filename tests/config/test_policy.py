@@ -369,7 +369,7 @@ def test_top_level_errors(tmp_path, text, expected):
             "sensitive_feature: [sex]\n",
             "models[0]: unknown key 'sensitive_feature' (did you mean 'sensitive_features'?; "
             "allowed: dataset, dataset_context, evaluation_context, expectations, fairness, "
-            "integrity, label, match, packs, positive_label, sensitive_features)",
+            "integrity, label, match, model_env, packs, positive_label, sensitive_features)",
         ),
         ("dataset_context: []\n", "models[0].dataset_context: expected at least one context"),
         (
@@ -1276,4 +1276,13 @@ def test_integrity_require_names_a_proof(tmp_path):
     assert_rejected(
         entry_with(tmp_path, "integrity: {}\n"),
         "models[0].integrity: missing 'require'",
+    )
+
+
+def test_model_env_is_strict_or_warn(tmp_path):
+    assert load_policy(write(tmp_path / "a.yaml", ENTRY)).entries[0].model_env == "warn"
+    assert load_policy(entry_with(tmp_path, "model_env: strict\n")).entries[0].model_env == "strict"
+    assert_rejected(
+        entry_with(tmp_path, "model_env: lax\n"),
+        "models[0].model_env: expected strict or warn, got 'lax'",
     )

@@ -1293,3 +1293,62 @@ def test_require_training_hash_refuses_data_logged_without_govern_track(uri, tmp
     summary = _checks(v)["integrity.proof"]["summary"]
     assert "requires proof 'training-hash'" in summary and "'pinned'" in summary
     assert "govern.track.log_training_data" in summary
+
+
+# --------------------------------------------------------------------------- model environment
+
+
+def _register_sklearn(
+    uri: str, tmp_path: Path, adult: pd.DataFrame, requirements: list[str]
+) -> str:
+    """A plain MLflow sklearn model declaring ``requirements`` (as if pickled elsewhere)."""
+    from sklearn.linear_model import LogisticRegression
+
+    name = _name("env")
+    frame = adult.head(400)
+    columns = ["age", "education-num", "hours-per-week"]
+    model = LogisticRegression(max_iter=300).fit(frame[columns], frame[LABEL])
+    source = tmp_path / "d" / "train.parquet"
+    source.parent.mkdir()
+    frame.to_parquet(source, index=False)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("training")
+    with mlflow.start_run():
+        ds = mlflow.data.from_pandas(frame, source=str(source), name="train.parquet")
+        mlflow.log_input(ds, context="train")
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            input_example=frame[columns].head(2),
+            registered_model_name=name,
+            pip_requirements=requirements,
+            skops_trusted_types=["numpy.dtype"],
+        )
+    return name
+
+
+def test_a_model_declaring_another_minor_release_is_a_visible_warning(uri, tmp_path, adult):
+    name = _register_sklearn(uri, tmp_path, adult, ["scikit-learn==1.5.0", "mlflow"])
+    policy = _policy_entry(tmp_path, packs=["baseline", "four-fifths"])
+
+    v = _version(audit_json(uri, name, policy, write=True), EXIT_FAIL)  # four-fifths fails
+
+    env = _checks(v)["model.environment"]
+    assert env["status"] == "pass"
+    assert env["summary"].startswith("warning: ")
+    assert "scikit-learn 1.5.0 declared" in env["summary"] and "(minor)" in env["summary"]
+    rows = {r["name"]: r for r in v["metadata"]["model_requirements"]}
+    assert rows["scikit-learn"]["declared"] == "1.5.0"
+    assert rows["scikit-learn"]["difference"] == "minor"
+
+
+def test_model_env_strict_fails_on_a_minor_release_difference(uri, tmp_path, adult):
+    name = _register_sklearn(uri, tmp_path, adult, ["scikit-learn==1.5.0"])
+    policy = _policy_entry(tmp_path, packs=["baseline", "four-fifths"], model_env="strict")
+
+    v = _version(audit_json(uri, name, policy, write=True), EXIT_FAIL)
+
+    env = _checks(v)["model.environment"]
+    assert env["status"] == "fail"
+    assert "model_env: strict" in env["summary"]
