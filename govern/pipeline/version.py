@@ -276,7 +276,7 @@ class VersionAudit:
             path = fetch_training_data(self.registry, evaluation, dest)
             return path, sha256_of(path)
         except (GovernError, OSError) as exc:
-            self.evaluation_problem = f"evaluation data '{evaluation.name}': {exc}"
+            self._evaluation_unusable(evaluation, exc)
             return None
 
     def _read_evaluation(
@@ -287,8 +287,14 @@ class VersionAudit:
         try:
             return read_table(held_out[0])
         except (GovernError, OSError) as exc:
-            self.evaluation_problem = f"evaluation data '{evaluation.name}': {exc}"
+            self._evaluation_unusable(evaluation, exc)
             return None
+
+    def _evaluation_unusable(self, evaluation: TrainingInput, exc: BaseException) -> None:
+        """Held-out data the run logged but govern cannot read is an error whatever fairness
+        runs on: logged evidence that cannot be checked is never passed over."""
+        self.evaluation_problem = f"evaluation data '{evaluation.name}': {exc}"
+        self.add(check("lineage.evaluation_data", "lineage", "error", self.evaluation_problem))
 
     def _audit_data(
         self,

@@ -1352,3 +1352,24 @@ def test_model_env_strict_fails_on_a_minor_release_difference(uri, tmp_path, adu
     env = _checks(v)["model.environment"]
     assert env["status"] == "fail"
     assert "model_env: strict" in env["summary"]
+
+
+def test_logged_evaluation_data_that_cannot_be_read_is_an_error_even_for_in_sample_fairness(
+    uri, tmp_path, adult
+):
+    name = _train_eval_run(uri, tmp_path, adult, "evalgone")
+    (tmp_path / "d" / "eval.parquet").unlink()
+    policy = _policy_entry(
+        tmp_path,
+        packs=["baseline", "four-fifths"],
+        fairness={"data": "training"},
+        integrity={"require": "mlflow-digest"},
+    )
+
+    v = _version(_audit(uri, name, policy), EXIT_ERROR)
+
+    check = _checks(v)["lineage.evaluation_data"]
+    assert check["status"] == "error"
+    assert "evaluation data 'eval.parquet'" in check["summary"]
+    assert "does not exist" in check["summary"]
+    assert v["fairness"]["data"]["in_sample"] is True  # fairness still ran, on training data
