@@ -49,7 +49,8 @@ PRELOAD = (
     "great_expectations",
     "fairlearn.metrics",
     "sklearn.metrics",
-    "matplotlib.pyplot",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
 )
 """Imported once in the forkserver, so every worker forked from it starts with them loaded."""
 

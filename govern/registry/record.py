@@ -8,6 +8,7 @@ last, so a version never shows a verdict without the evidence behind it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from govern import __version__
 from govern.model.results import HistoryEntry, VersionResult
@@ -101,6 +102,47 @@ def record_audit(
     return str(run_id)
 
 
+def _version_runs(
+    registry: Registry,
+    experiment: str,
+    model: str,
+    version: str,
+    *,
+    what: str,
+    order: str,
+    limit: int,
+    with_tag: str | None = None,
+) -> list[Any]:
+    """Audit runs of one version in the audit experiment (``[]`` before the first audit),
+    ``order`` by start time, optionally only those where ``with_tag`` is set and non-empty."""
+    client = registry.client
+    found = registry.call(f"experiment '{experiment}'", client.get_experiment_by_name, experiment)
+    if found is None:
+        return []
+    condition = (
+        f"tags.`{RUN_TAG_MODEL}` = {_quoted(model)} and tags.`{RUN_TAG_VERSION}` = "
+        f"{_quoted(version)}"
+    )
+    if with_tag is not None:
+        condition += f" and tags.`{with_tag}` != ''"
+    runs = registry.call(
+        what,
+        client.search_runs,
+        [found.experiment_id],
+        filter_string=condition,
+        order_by=[f"attributes.start_time {order}"],
+        max_results=limit,
+    )
+    # The filter is MLflow's; the exact match is checked here too, so a name that the filter
+    # syntax reads differently can never borrow another version's records.
+    return [
+        run
+        for run in runs
+        if run.data.tags.get(RUN_TAG_MODEL) == model
+        and run.data.tags.get(RUN_TAG_VERSION) == version
+    ]
+
+
 def audit_history(
     registry: Registry, experiment: str, model: str, version: str, limit: int = 20
 ) -> tuple[HistoryEntry, ...]:
@@ -109,37 +151,27 @@ def audit_history(
     History is context for a reviewer, not evidence for the verdict: if it cannot be read the
     report says so and the audit goes on.
     """
-    client = registry.client
-    found = registry.call(f"experiment '{experiment}'", client.get_experiment_by_name, experiment)
-    if found is None:
-        return ()
-
-    runs = registry.call(
-        f"reading audit history of {model}/{version}",
-        client.search_runs,
-        [found.experiment_id],
-        filter_string=f"tags.`govern.model` = {_quoted(model)} "
-        f"and tags.`govern.version` = {_quoted(version)}",
-        order_by=["attributes.start_time DESC"],
-        max_results=limit,
+    runs = _version_runs(
+        registry,
+        experiment,
+        model,
+        version,
+        what=f"reading audit history of {model}/{version}",
+        order="DESC",
+        limit=limit,
     )
-    entries = []
-    for run in runs:
-        tags = run.data.tags
-        if tags.get(RUN_TAG_MODEL) != model or tags.get(RUN_TAG_VERSION) != version:
-            continue
-        entries.append(
-            HistoryEntry(
-                audit_run_id=run.info.run_id,
-                audited_at=iso_ms(run.info.start_time) or "",
-                verdict=tags.get(RUN_TAG_VERDICT, ""),
-                policy_sha256=tags.get(TAG_POLICY_SHA),
-                disparities={
-                    k: float(v) for k, v in run.data.metrics.items() if not k.startswith("checks_")
-                },
-            )
+    return tuple(
+        HistoryEntry(
+            audit_run_id=run.info.run_id,
+            audited_at=iso_ms(run.info.start_time) or "",
+            verdict=run.data.tags.get(RUN_TAG_VERDICT, ""),
+            policy_sha256=run.data.tags.get(TAG_POLICY_SHA),
+            disparities={
+                k: float(v) for k, v in run.data.metrics.items() if not k.startswith("checks_")
+            },
         )
-    return tuple(entries)
+        for run in runs
+    )
 
 
 def record_promotion(
@@ -165,30 +197,23 @@ def earliest_pins(
     the pin, like SSH's known_hosts: the first recorded audit vouches for the data, and a change
     after it cannot pass.
     """
-    client = registry.client
-    found = registry.call(f"experiment '{experiment}'", client.get_experiment_by_name, experiment)
-    if found is None:
-        return {}
-
-    runs = registry.call(
-        f"reading the pinned data hashes of {model}/{version}",
-        client.search_runs,
-        [found.experiment_id],
-        filter_string=f"tags.`{RUN_TAG_MODEL}` = {_quoted(model)} "
-        f"and tags.`{RUN_TAG_VERSION}` = {_quoted(version)}",
-        order_by=["attributes.start_time ASC"],
-        max_results=1000,
-    )
     pins: dict[str, dict[str, str]] = {}
-    for run in runs:
-        tags = run.data.tags
-        if tags.get(RUN_TAG_MODEL) != model or tags.get(RUN_TAG_VERSION) != version:
-            continue
-        for key, tag in (("training", TAG_TRAINING_SHA), ("evaluation", TAG_EVALUATION_SHA)):
-            if key not in pins and tags.get(tag):
-                pins[key] = {
-                    "sha256": tags[tag],
-                    "pinned_at": iso_ms(run.info.start_time) or "",
-                    "audit_run_id": run.info.run_id,
-                }
+    for key, tag in (("training", TAG_TRAINING_SHA), ("evaluation", TAG_EVALUATION_SHA)):
+        earliest = _version_runs(
+            registry,
+            experiment,
+            model,
+            version,
+            what=f"reading the pinned data hashes of {model}/{version}",
+            order="ASC",
+            limit=1,
+            with_tag=tag,
+        )
+        if earliest:
+            run = earliest[0]
+            pins[key] = {
+                "sha256": run.data.tags[tag],
+                "pinned_at": iso_ms(run.info.start_time) or "",
+                "audit_run_id": run.info.run_id,
+            }
     return pins
