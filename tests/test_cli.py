@@ -79,8 +79,11 @@ def test_unknown_command_and_bad_selector_exit_2():
     assert "Traceback" not in result.output
 
 
+VALID_POLICY = "version: 1\nmodels:\n  - match: '*'\n    packs: [baseline, four-fifths]\n"
+
+
 def test_gate_needs_exactly_one_version(sqlite_uri, tmp_path):
-    (tmp_path / "govern.yaml").write_text("version: 1\nmodels:\n  - match: '*'\n")
+    (tmp_path / "govern.yaml").write_text(VALID_POLICY)
     result = run_cli("gate", "some-model", "--tracking-uri", sqlite_uri)
     assert result.exit_code == 2
     assert "gate audits exactly one version" in result.stderr
@@ -93,7 +96,7 @@ def test_promote_with_no_write_is_refused():
 
 
 def test_selectors_and_all_are_exclusive(sqlite_uri, tmp_path):
-    (tmp_path / "govern.yaml").write_text("version: 1\nmodels:\n  - match: '*'\n")
+    (tmp_path / "govern.yaml").write_text(VALID_POLICY)
     result = run_cli("audit", "m", "--all", "--tracking-uri", sqlite_uri)
     assert result.exit_code == 2
     assert "not both" in result.stderr
@@ -108,7 +111,7 @@ def test_missing_default_policy_is_a_policy_error(sqlite_uri):
 def test_out_pointing_at_a_file_is_refused_before_auditing(tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("x")
-    (tmp_path / "govern.yaml").write_text("version: 1\nmodels:\n  - match: '*'\n")
+    (tmp_path / "govern.yaml").write_text(VALID_POLICY)
     result = run_cli("audit", "--all", "--out", str(target))
     assert result.exit_code == 3
     assert "is a file, not a folder" in result.stderr

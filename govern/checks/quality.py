@@ -27,6 +27,7 @@ from govern.config.vocabulary import (
     RESERVED_ARGUMENTS,
     check_argument_names,
     check_bounds,
+    check_not_vacuous,
     short_repr,
 )
 from govern.errors import PolicyError
@@ -206,6 +207,7 @@ def _check_value_kinds(type_: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
                             f"{short_repr(value)} ({detail})"
                         ) from None
     check_bounds(type_, set(cls.__fields__), kwargs)
+    check_not_vacuous(type_, kwargs)
 
 
 def _validation_message(type_: str, exc: Exception, kwargs: Mapping[str, Any]) -> str:

@@ -66,6 +66,7 @@ _ENTRY_KEYS = {
 }
 _PACK_KEYS = {"name", "description", "source", "expectations", "fairness"}
 _FAIRNESS_KEYS = {"min_group_size", "metrics", "thresholds", "data"}
+_ENTRY_FAIRNESS_KEYS = _FAIRNESS_KEYS | {"not_applicable"}
 FAIRNESS_DATA = ("evaluation", "training")
 _THRESHOLD_KEYS = {"min", "max"}
 
@@ -78,6 +79,8 @@ class PartialFairness:
     metrics: tuple[str, ...] = ()
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     data: str | None = None
+    not_applicable: str | None = None
+    """Why fairness does not apply to these models (entries only); shown in every report."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class ModelPolicy:
             metrics=tuple(metrics),
             thresholds=thresholds,
             data=data,
+            not_applicable=self.fairness.not_applicable,
         )
 
     def expectation_templates(self) -> tuple[ExpectationTemplate, ...]:
@@ -194,8 +198,17 @@ def _threshold(value: Any, where: Where) -> Threshold:
     return Threshold(min=lo, max=hi)
 
 
-def _fairness(value: Any, where: Where) -> PartialFairness:
-    data = as_mapping(value, where, _FAIRNESS_KEYS)
+def _fairness(value: Any, where: Where, *, in_entry: bool = False) -> PartialFairness:
+    data = as_mapping(value, where, _ENTRY_FAIRNESS_KEYS if in_entry else _FAIRNESS_KEYS)
+    if "not_applicable" in data:
+        # The reason is shown to the reviewer in place of the fairness section.
+        reason = as_text(data["not_applicable"], where / "not_applicable").strip()
+        others = sorted(set(data) - {"not_applicable"})
+        if others:
+            raise (where / "not_applicable").error(
+                f"cannot be combined with '{others[0]}': fairness either applies or it does not"
+            )
+        return PartialFairness(not_applicable=reason)
     min_group_size = None
     if "min_group_size" in data:
         size = data["min_group_size"]
@@ -373,7 +386,7 @@ def _entry(index: int, value: Any, where: Where, loader: _Packs) -> ModelPolicy:
         lambda value, w: parse_expectations(value, w, f"policy {where.path}.expectations"),
         (),
     )
-    fairness = optional("fairness", _fairness, PartialFairness())
+    fairness = optional("fairness", lambda v, w: _fairness(v, w, in_entry=True), PartialFairness())
     training_contexts = optional("dataset_context", as_text_list, TRAINING_CONTEXTS)
     integrity_require = optional("integrity", _integrity, "pinned")
     model_env = optional("model_env", _model_env, "warn")
@@ -385,7 +398,7 @@ def _entry(index: int, value: Any, where: Where, loader: _Packs) -> ModelPolicy:
         raise (where / "evaluation_context").error(
             f"context '{both[0]}' cannot mark both training and evaluation data"
         )
-    return ModelPolicy(
+    entry = ModelPolicy(
         index,
         match,
         packs,
@@ -400,6 +413,30 @@ def _entry(index: int, value: Any, where: Where, loader: _Packs) -> ModelPolicy:
         integrity_require,
         model_env,
     )
+    _must_check_something(entry, where)
+    return entry
+
+
+def _must_check_something(entry: ModelPolicy, where: Where) -> None:
+    """An entry that checks nothing would pass every version on lineage alone: a verdict that
+    says PASS with no evidence behind it. Each entry needs data-quality expectations, and a
+    fairness threshold or a written reason why fairness does not apply."""
+    if not entry.expectation_templates():
+        raise where.error("checks no data quality: add 'packs' (e.g. [baseline]) or 'expectations'")
+    spec = entry.fairness_spec()
+    if spec.not_applicable is not None:
+        bound = [p.name for p in entry.packs if p.fairness.thresholds or p.fairness.metrics]
+        if bound:
+            raise (where / "fairness" / "not_applicable").error(
+                f"pack '{bound[0]}' sets fairness checks for this entry; remove it or the "
+                "not_applicable reason"
+            )
+        return
+    if not spec.thresholds:
+        raise where.error(
+            "sets no fairness threshold: add a fairness pack (e.g. four-fifths), "
+            "'fairness: {thresholds: ...}', or 'fairness: {not_applicable: <reason>}'"
+        )
 
 
 def default_policy_path() -> Path:

@@ -178,6 +178,7 @@ def validate_expectation_args(type_: str, kwargs: Mapping[str, Any]) -> None:
     check_argument_names(type_, kwargs, allowed)
     _check_value_kinds(type_, fields, kwargs)
     check_bounds(type_, {f["name"] for f in fields}, kwargs)
+    check_not_vacuous(type_, kwargs)
     problems, values = _field_problems(fields, kwargs, population_by_name=True)
     rules = entry.get("rules", ())
     # GX's row-condition parser raises past pydantic's error list: its message wins over field
@@ -250,6 +251,66 @@ def check_bounds(type_: str, names: Collection[str], kwargs: Mapping[str, Any]) 
         raise PolicyError(
             f"expectation {type_!r}: min_value {short_repr(lo)} is greater than max_value "
             f"{short_repr(hi)}"
+        )
+
+
+# Quantities that cannot be negative, and shares that lie in [0, 1]: a bound at or past the end
+# of their range bounds nothing.
+_COUNT_TYPES = frozenset(
+    {
+        "expect_table_row_count_to_be_between",
+        "expect_table_column_count_to_be_between",
+        "expect_column_unique_value_count_to_be_between",
+        "expect_column_value_lengths_to_be_between",
+        "expect_column_stdev_to_be_between",
+    }
+)
+_SHARE_TYPES = frozenset(
+    {
+        "expect_column_proportion_of_non_null_values_to_be_between",
+        "expect_column_proportion_of_unique_values_to_be_between",
+    }
+)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def check_not_vacuous(type_: str, kwargs: Mapping[str, Any]) -> None:
+    """Reject arguments under which the expectation can never fail.
+
+    ``mostly: 0`` lets every row fail; a row count of at least 0 holds for every table. Such an
+    entry would print a pass that checked nothing, which is worse than no check: a reader takes
+    it as evidence. Same spirit as the ``{min: 0}`` fairness threshold rule.
+    """
+    mostly = _number(kwargs.get("mostly"))
+    if mostly is not None and mostly <= 0:
+        raise PolicyError(
+            f"expectation {type_!r}: mostly {short_repr(kwargs['mostly'])} lets every row fail, "
+            "so the check could never fail"
+        )
+    if type_ not in _COUNT_TYPES and type_ not in _SHARE_TYPES:
+        return
+    lo, hi = _number(kwargs.get("min_value")), _number(kwargs.get("max_value"))
+    if "min_value" in kwargs and kwargs["min_value"] is not None and lo is None:
+        return  # not a number: the field check reports it
+    if "max_value" in kwargs and kwargs["max_value"] is not None and hi is None:
+        return
+    strict_min = kwargs.get("strict_min") is True
+    low_open = lo is None or lo < 0 or (lo == 0 and not strict_min)
+    if type_ in _COUNT_TYPES and low_open and hi is None:
+        raise PolicyError(
+            f"expectation {type_!r}: a count is never below 0, so min_value "
+            f"{short_repr(kwargs.get('min_value'))} with no max_value could never fail"
+        )
+    strict_max = kwargs.get("strict_max") is True
+    high_open = hi is None or hi > 1 or (hi == 1 and not strict_max)
+    if type_ in _SHARE_TYPES and low_open and high_open:
+        raise PolicyError(
+            f"expectation {type_!r}: a share lies between 0 and 1, so these bounds could never fail"
         )
 
 

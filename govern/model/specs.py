@@ -74,6 +74,8 @@ class FairnessSpec:
     data: str | None = None
     """``evaluation`` or ``training``: which data the metrics are computed on; ``None`` means
     the evaluation data when the run logged it, else the training data (in-sample)."""
+    not_applicable: str | None = None
+    """The policy's reason fairness does not apply; fairness is then not computed."""
 
 
 METRICS: tuple[str, ...] = (

@@ -259,7 +259,10 @@ class VersionAudit:
             if evaluation is not None and held_out_frame is not None and held_out is not None:
                 self._audit_evaluation(entry, evaluation, held_out_frame, held_out[1])
             self._quality(entry, df)
-            if entry.fairness_spec().thresholds or (
+            reason = entry.fairness_spec().not_applicable
+            if reason is not None:
+                self.metadata["fairness_not_applicable"] = reason
+            elif entry.fairness_spec().thresholds or (
                 self.training is not None and self.training.sensitive_features
             ):
                 self._fairness_on_chosen_data(entry, df, held_out_frame)

@@ -257,7 +257,12 @@ _IDENTITY_KEYS = (
     "signature_outputs",
     "audit_run_id",
 )
-_ELSEWHERE_KEYS = ("packs_sha256", "history_error", "representation_error")
+_ELSEWHERE_KEYS = (
+    "packs_sha256",
+    "history_error",
+    "representation_error",
+    "fairness_not_applicable",
+)
 KEY_DEPENDENCIES = ("mlflow", "great-expectations", "fairlearn", "pandas")
 """Listed first in every report: the libraries whose versions decide what the numbers mean."""
 
@@ -350,6 +355,7 @@ def version_context(result: VersionResult, run: AuditRun) -> dict[str, Any]:
         "representation": _representation_view(result),
         "representation_error": meta.get("representation_error"),
         "fairness": fairness_view(result.fairness, result),
+        "fairness_not_applicable": meta.get("fairness_not_applicable"),
         "key_disparity": key_disparity(result),
         "policy": _policy_view(result),
         "history": _history_view(result, run),

@@ -7,6 +7,7 @@ line with no traceback, because that line is all a user sees (exit code 2).
 from __future__ import annotations
 
 import hashlib
+import re
 import textwrap
 from pathlib import Path
 
@@ -53,12 +54,24 @@ models:
         equalized_odds_difference: {max: 0.1}
 """
 
-ENTRY = """\
+BUILTINS_AS_LIST = "baseline, four-fifths"
+CHECKS = f"packs: [{BUILTINS_AS_LIST}]"
+"""What makes an entry valid: data-quality expectations and a fairness threshold."""
+
+ENTRY = f"""\
+version: 1
+models:
+  - match: "credit-*"
+    {CHECKS}
+"""
+"""A valid policy with one entry; cases append indented entry keys to it."""
+
+BARE_ENTRY = """\
 version: 1
 models:
   - match: "credit-*"
 """
-"""A valid policy with one entry; cases append indented entry keys to it."""
+"""The entry with only its glob: cases that set ``packs`` themselves start here."""
 
 
 def write(path: Path, text: str) -> Path:
@@ -68,8 +81,18 @@ def write(path: Path, text: str) -> Path:
 
 
 def entry_with(tmp_path: Path, extra: str) -> Path:
-    """The one-entry policy with ``extra`` (YAML at entry level) added to its entry."""
-    return write(tmp_path / "govern.yaml", ENTRY + textwrap.indent(textwrap.dedent(extra), "    "))
+    """The one-entry policy with ``extra`` (YAML at entry level) added to its entry.
+
+    ``extra`` that sets ``packs`` replaces the default packs; ``extra`` with its own
+    expectations gets only the fairness pack, so the case sees its expectations alone."""
+    extra = textwrap.dedent(extra)
+    if re.search(r"^packs:", extra, re.MULTILINE):
+        base = BARE_ENTRY
+    elif re.search(r"^expectations:", extra, re.MULTILINE):
+        base = BARE_ENTRY + "    packs: [four-fifths]\n"
+    else:
+        base = ENTRY
+    return write(tmp_path / "govern.yaml", base + textwrap.indent(extra, "    "))
 
 
 def rejected(path: str | Path | None = None) -> str:
@@ -161,7 +184,7 @@ def test_duplicate_top_level_key(tmp_path):
 def test_duplicate_key_inside_an_entry(tmp_path):
     path = entry_with(tmp_path, "label: default\nlabel: target\n")
     assert (
-        rejected(path) == f"policy {path}: invalid YAML at line 5, column 5: duplicate key 'label'"
+        rejected(path) == f"policy {path}: invalid YAML at line 6, column 5: duplicate key 'label'"
     )
 
 
@@ -198,6 +221,7 @@ def test_merge_keys_work_and_explicit_keys_override(tmp_path):
         models:
           - &credit
             match: "credit-*"
+            packs: [baseline, four-fifths]
             label: default
             sensitive_features: [sex]
           - <<: *credit
@@ -345,12 +369,13 @@ def test_control_characters_in_keys_stay_on_one_line(tmp_path):
             "version)",
         ),
         (
-            "version: 1\nmodels: [{match: a}, {match: b}, {match: a}]\n",
+            f"version: 1\nmodels: [{{match: a, {CHECKS}}}, {{match: b, {CHECKS}}}, "
+            f"{{match: a, {CHECKS}}}]\n",
             "models[2].match: 'a' can never apply: models[0] has match 'a' and the first "
             "matching entry wins",
         ),
         (
-            "version: 1\nmodels: [{match: '*'}, {match: 'credit-*'}]\n",
+            f"version: 1\nmodels: [{{match: '*', {CHECKS}}}, {{match: 'credit-*', {CHECKS}}}]\n",
             "models[1].match: 'credit-*' can never apply: models[0] has match '*'",
         ),
     ],
@@ -433,7 +458,7 @@ def test_match_list_is_not_text(tmp_path):
 def test_second_entry_error_names_its_index(tmp_path):
     path = write(
         tmp_path / "govern.yaml",
-        "version: 1\nmodels:\n  - match: a\n  - match: b\n    lable: y\n",
+        f"version: 1\nmodels:\n  - match: a\n    {CHECKS}\n  - match: b\n    lable: y\n",
     )
     assert_rejected(path, "models[1]: unknown key 'lable' (did you mean 'label'?;")
 
@@ -453,7 +478,7 @@ def fairness(tmp_path: Path, body: str) -> Path:
         (
             "min_group: 30\n",
             "models[0].fairness: unknown key 'min_group' (did you mean 'min_group_size'?; "
-            "allowed: data, metrics, min_group_size, thresholds)",
+            "allowed: data, metrics, min_group_size, not_applicable, thresholds)",
         ),
         (
             "min_group_size: 0\n",
@@ -739,7 +764,7 @@ def test_pack_path_that_is_a_folder(tmp_path):
 
 def pack_policy(tmp_path: Path, pack_text: str, name: str = "mine.yaml") -> tuple[Path, Path]:
     pack = write(tmp_path / "packs" / name, pack_text)
-    policy = entry_with(tmp_path, f"packs: [packs/{name}]\n")
+    policy = entry_with(tmp_path, f"packs: [packs/{name}, baseline, four-fifths]\n")
     return policy, pack.resolve()
 
 
@@ -804,7 +829,7 @@ def test_pack_without_name_is_named_after_its_file(tmp_path):
         tmp_path,
         "description: d\nfairness: {thresholds: {demographic_parity_ratio: {min: 0.9}}}\n",
     )
-    (loaded,) = load_policy(policy).entries[0].packs
+    loaded = load_policy(policy).entries[0].packs[0]
     assert loaded.name == "mine"
     assert loaded.path == str(pack)
     assert loaded.description == "d" and loaded.source == ""
@@ -822,8 +847,8 @@ def test_user_pack_cannot_take_a_builtin_name(tmp_path):
 
 def test_builtin_named_by_its_path_is_the_builtin(tmp_path):
     builtin = (checks_dir() / "baseline.yaml").resolve()
-    path = entry_with(tmp_path, f"packs: ['{builtin}']\n")
-    (pack,) = load_policy(path).entries[0].packs
+    path = entry_with(tmp_path, f"packs: ['{builtin}', four-fifths]\n")
+    pack = load_policy(path).entries[0].packs[0]
     assert pack.name == "baseline" and pack.path == str(builtin)
 
 
@@ -848,9 +873,9 @@ def test_two_files_with_one_name_are_rejected_across_entries(tmp_path):
         version: 1
         models:
           - match: credit-*
-            packs: [a/mine.yaml]
+            packs: [a/mine.yaml, baseline, four-fifths]
           - match: loan-*
-            packs: [b/mine.yaml]
+            packs: [b/mine.yaml, baseline, four-fifths]
         """,
     )
     assert_rejected(
@@ -868,9 +893,9 @@ def test_one_pack_shared_by_entries_is_loaded_once(tmp_path):
         version: 1
         models:
           - match: credit-*
-            packs: [packs/mine.yaml, baseline]
+            packs: [packs/mine.yaml, baseline, four-fifths]
           - match: loan-*
-            packs: [./packs/mine.yaml, baseline]
+            packs: [./packs/mine.yaml, baseline, four-fifths]
         """,
     )
     first, second = load_policy(path).entries
@@ -881,8 +906,8 @@ def test_one_pack_shared_by_entries_is_loaded_once(tmp_path):
 def test_a_symlinked_pack_is_named_after_the_link(tmp_path):
     target = write(tmp_path / "packs" / "lending-v3.yaml", "name: current\n")
     (tmp_path / "packs" / "current.yaml").symlink_to(target.name)
-    path = entry_with(tmp_path, "packs: [packs/current.yaml]\n")
-    (pack,) = load_policy(path).entries[0].packs
+    path = entry_with(tmp_path, "packs: [packs/current.yaml, baseline, four-fifths]\n")
+    pack = load_policy(path).entries[0].packs[0]
     assert pack.name == "current"
     assert pack.path == str(tmp_path.resolve() / "packs" / "current.yaml")
     assert pack.sha256 == hashlib.sha256(target.read_bytes()).hexdigest()
@@ -890,15 +915,21 @@ def test_a_symlinked_pack_is_named_after_the_link(tmp_path):
 
 def test_a_pack_path_with_dot_dot_is_shown_normalised(tmp_path):
     write(tmp_path / "shared" / "mine.yaml", "name: mine\n")
-    path = write(tmp_path / "conf" / "govern.yaml", ENTRY + "    packs: [../shared/mine.yaml]\n")
-    (pack,) = load_policy(path).entries[0].packs
+    path = write(
+        tmp_path / "conf" / "govern.yaml",
+        BARE_ENTRY + f"    packs: [../shared/mine.yaml, {BUILTINS_AS_LIST}]\n",
+    )
+    pack = load_policy(path).entries[0].packs[0]
     assert pack.path == str(tmp_path.resolve() / "shared" / "mine.yaml")
 
 
 def test_pack_paths_are_relative_to_the_policy_file_not_the_cwd(tmp_path):
     write(tmp_path / "conf" / "packs" / "mine.yaml", "name: mine\n")
-    path = write(tmp_path / "conf" / "govern.yaml", ENTRY + "    packs: [packs/mine.yaml]\n")
-    (pack,) = load_policy(path).entries[0].packs
+    path = write(
+        tmp_path / "conf" / "govern.yaml",
+        BARE_ENTRY + f"    packs: [packs/mine.yaml, {BUILTINS_AS_LIST}]\n",
+    )
+    pack = load_policy(path).entries[0].packs[0]
     assert pack.path == str((tmp_path / "conf" / "packs" / "mine.yaml").resolve())
     assert not (tmp_path / "packs").exists()
 
@@ -960,12 +991,12 @@ def test_defaults_when_optional_keys_are_absent(tmp_path):
     policy = load_policy(write(tmp_path / "govern.yaml", ENTRY))
     assert policy.audit_experiment == DEFAULT_AUDIT_EXPERIMENT == "govern-audits"
     (entry,) = policy.entries
-    assert entry.packs == () and entry.expectations == ()
+    assert entry.expectations == ()
     assert entry.label is None and entry.positive_label is None
     assert entry.sensitive_features is None and entry.dataset is None
     spec = entry.fairness_spec()
     assert spec.min_group_size == DEFAULT_MIN_GROUP_SIZE == 30
-    assert spec.metrics == () and dict(spec.thresholds) == {}
+    assert spec.data is None and spec.not_applicable is None
 
 
 def test_null_kwargs_mean_no_arguments(tmp_path):
@@ -980,10 +1011,13 @@ def test_first_match_wins(tmp_path):
         version: 1
         models:
           - match: credit-special
+            packs: [baseline, four-fifths]
             label: a
           - match: credit-*
+            packs: [baseline, four-fifths]
             label: b
           - match: "*"
+            packs: [baseline, four-fifths]
             label: c
         """,
     )
@@ -1005,7 +1039,8 @@ def test_first_match_wins(tmp_path):
 
 def test_for_model_is_none_when_nothing_matches(tmp_path):
     path = write(
-        tmp_path / "govern.yaml", "version: 1\nmodels: [{match: credit-*}, {match: 'l?an'}]\n"
+        tmp_path / "govern.yaml",
+        f"version: 1\nmodels: [{{match: credit-*, {CHECKS}}}, {{match: 'l?an', {CHECKS}}}]\n",
     )
     policy = load_policy(path)
     assert policy.for_model("churn") is None
@@ -1030,7 +1065,7 @@ def test_fairness_spec_merges_packs_then_entry(tmp_path):
     path = entry_with(
         tmp_path,
         """\
-        packs: [four-fifths, strict.yaml, equalized-odds]
+        packs: [four-fifths, strict.yaml, equalized-odds, baseline]
         fairness:
           metrics: [false_negative_rate, selection_rate]
           thresholds:
@@ -1055,14 +1090,17 @@ def test_fairness_spec_merges_packs_then_entry(tmp_path):
 
 def test_entry_min_group_size_overrides_packs(tmp_path):
     write(tmp_path / "big.yaml", "name: big\nfairness: {min_group_size: 50}\n")
-    path = entry_with(tmp_path, "packs: [big.yaml]\nfairness: {min_group_size: 10}\n")
+    path = entry_with(
+        tmp_path, f"packs: [big.yaml, {BUILTINS_AS_LIST}]\nfairness: {{min_group_size: 10}}\n"
+    )
     assert load_policy(path).entries[0].fairness_spec().min_group_size == 10
 
 
 def test_entry_threshold_replaces_the_packs_bounds_whole(tmp_path):
     path = entry_with(
         tmp_path,
-        "packs: [four-fifths]\nfairness: {thresholds: {demographic_parity_ratio: {max: 0.95}}}\n",
+        "packs: [four-fifths, baseline]\n"
+        "fairness: {thresholds: {demographic_parity_ratio: {max: 0.95}}}\n",
     )
     spec = load_policy(path).entries[0].fairness_spec()
     assert spec.thresholds["demographic_parity_ratio"] == Threshold(max=0.95)
@@ -1191,8 +1229,9 @@ def test_the_documented_builtins_exist():
 
 @pytest.mark.parametrize("name", BUILTINS)
 def test_every_builtin_pack_loads_and_is_documented(tmp_path, name):
-    path = entry_with(tmp_path, f"packs: [{name}]\n")
-    (pack,) = load_policy(path).entries[0].packs
+    others = [b for b in ("baseline", "four-fifths") if b != name]
+    path = entry_with(tmp_path, f"packs: [{', '.join([name, *others])}]\n")
+    pack = load_policy(path).entries[0].packs[0]
     assert pack.name == name
     assert pack.path == str((checks_dir() / f"{name}.yaml").resolve())
     assert pack.description.strip() and "\n" not in pack.description.strip()
@@ -1203,7 +1242,7 @@ def test_every_builtin_pack_loads_and_is_documented(tmp_path, name):
 
 
 def test_builtin_fairness_packs_say_what_their_description_says(tmp_path):
-    path = entry_with(tmp_path, "packs: [four-fifths, equalized-odds]\n")
+    path = entry_with(tmp_path, "packs: [four-fifths, equalized-odds, baseline]\n")
     spec = load_policy(path).entries[0].fairness_spec()
     assert spec.thresholds["demographic_parity_ratio"] == Threshold(min=0.8)
     assert spec.thresholds["equalized_odds_difference"] == Threshold(max=0.1)
@@ -1286,3 +1325,77 @@ def test_model_env_is_strict_or_warn(tmp_path):
         entry_with(tmp_path, "model_env: lax\n"),
         "models[0].model_env: expected strict or warn, got 'lax'",
     )
+
+
+# --- an entry must check something ------------------------------------------------------------
+
+
+def test_an_entry_with_only_its_glob_is_rejected(tmp_path):
+    path = write(tmp_path / "govern.yaml", BARE_ENTRY + "    label: y\n")
+    assert rejected(path) == (
+        f"{path}: models[0]: checks no data quality: add 'packs' (e.g. [baseline]) or "
+        "'expectations'"
+    )
+
+
+def test_an_entry_without_a_fairness_threshold_is_rejected(tmp_path):
+    expected = (
+        "models[0]: sets no fairness threshold: add a fairness pack (e.g. four-fifths), "
+        "'fairness: {thresholds: ...}', or 'fairness: {not_applicable: <reason>}'"
+    )
+    assert_rejected(entry_with(tmp_path, "packs: [baseline]\n"), expected)
+    # Metrics alone are reported, never judged: still nothing that can fail.
+    metrics_only = "packs: [baseline]\nfairness: {metrics: [selection_rate]}\n"
+    assert_rejected(entry_with(tmp_path, metrics_only), expected)
+
+
+def test_fairness_not_applicable_needs_a_reason_and_nothing_else(tmp_path):
+    reason = "scores machines, not people: no person is affected by a decision"
+    path = entry_with(tmp_path, f"packs: [baseline]\nfairness: {{not_applicable: '{reason}'}}\n")
+    spec = load_policy(path).entries[0].fairness_spec()
+    assert spec.not_applicable == reason and dict(spec.thresholds) == {}
+    assert_rejected(
+        entry_with(tmp_path, "packs: [baseline]\nfairness: {not_applicable: '  '}\n"),
+        "models[0].fairness.not_applicable: expected non-empty text, got an empty string",
+    )
+    assert_rejected(
+        entry_with(
+            tmp_path, "packs: [baseline]\nfairness: {not_applicable: why, min_group_size: 5}\n"
+        ),
+        "models[0].fairness.not_applicable: cannot be combined with 'min_group_size': fairness "
+        "either applies or it does not",
+    )
+    assert_rejected(
+        entry_with(tmp_path, "packs: [baseline, four-fifths]\nfairness: {not_applicable: why}\n"),
+        "models[0].fairness.not_applicable: pack 'four-fifths' sets fairness checks for this "
+        "entry; remove it or the not_applicable reason",
+    )
+
+
+def test_a_pack_cannot_declare_fairness_not_applicable(tmp_path):
+    policy, pack = pack_policy(tmp_path, "fairness: {not_applicable: why}\n")
+    assert rejected(policy).startswith(f"{pack}: fairness: unknown key 'not_applicable'")
+
+
+@pytest.mark.parametrize(
+    ("expectation", "problem"),
+    [
+        (
+            "{type: expect_column_values_to_not_be_null, kwargs: {column: a, mostly: 0}}",
+            "mostly 0 lets every row fail, so the check could never fail",
+        ),
+        (
+            "{type: expect_table_row_count_to_be_between, kwargs: {min_value: 0}}",
+            "a count is never below 0, so min_value 0 with no max_value could never fail",
+        ),
+        (
+            "{type: expect_column_proportion_of_non_null_values_to_be_between, "
+            "kwargs: {column: a, min_value: 0, max_value: 1}}",
+            "a share lies between 0 and 1, so these bounds could never fail",
+        ),
+    ],
+)
+def test_vacuous_expectation_arguments_are_rejected(tmp_path, expectation, problem):
+    path = entry_with(tmp_path, f"expectations: [{expectation}]\n")
+    type_ = expectation.split("type: ", 1)[1].split(",", 1)[0]
+    assert_rejected(path, f"models[0].expectations[0]: expectation '{type_}': {problem}")

@@ -189,6 +189,28 @@ QUALITY_REJECTS: list[tuple[str, dict[str, Any], str]] = [
         "'result_format' is set by govern",
     ),
     (BETWEEN, {"column": "a", "min_value": {"$PARAMETER": "lo"}}, "suite parameter"),
+    # Arguments under which the check could never fail.
+    (BETWEEN, {"column": "a", "min_value": 1, "mostly": 0}, "mostly 0 lets every row fail"),
+    (
+        "expect_table_row_count_to_be_between",
+        {"min_value": 0},
+        "a count is never below 0, so min_value 0 with no max_value could never fail",
+    ),
+    (
+        "expect_column_value_lengths_to_be_between",
+        {"column": "a", "min_value": -3},
+        "a count is never below 0",
+    ),
+    (
+        "expect_column_proportion_of_unique_values_to_be_between",
+        {"column": "a", "min_value": 0, "max_value": 1},
+        "a share lies between 0 and 1, so these bounds could never fail",
+    ),
+    (
+        "expect_column_proportion_of_non_null_values_to_be_between",
+        {"column": "a", "max_value": 1.5},
+        "a share lies between 0 and 1",
+    ),
 ]
 
 # The expectation errors of tests/test_policy.py::test_expectation_errors, with placeholders
@@ -263,6 +285,11 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     (IN_SET, {"column": "race", "value_set": ["White", "Black"], "mostly": 0.9}),
     (IN_SET, {"column": "a", "value_set": list(range(12))}),
     ("expect_table_row_count_to_be_between", {"min_value": 1}),
+    # Bounds at the end of a count's or share's range are fine when the other side bounds.
+    ("expect_table_row_count_to_be_between", {"min_value": 0, "max_value": 100}),
+    ("expect_table_row_count_to_be_between", {"min_value": 0, "strict_min": True}),
+    ("expect_column_proportion_of_unique_values_to_be_between", {"column": "a", "min_value": 0.5}),
+    ("expect_column_proportion_of_unique_values_to_be_between", {"column": "a", "max_value": 0.9}),
     ("expect_table_row_count_to_equal", {"value": 10}),
     ("expect_compound_columns_to_be_unique", {"column_list": ["a", "b"]}),
     ("expect_compound_columns_to_be_unique", {"column_list": ["age", "fnlwgt", "education"]}),

@@ -229,6 +229,7 @@ def test_change_after_row_10000_is_caught(sqlite_uri, tmp_path, adult, trained):
         version: 1
         models:
           - match: "*"
+            packs: [baseline, four-fifths]
             label: income
             positive_label: ">50K"
             sensitive_features: [sex]
@@ -458,7 +459,7 @@ def test_unmatched_model_fails_closed(sqlite_uri, tmp_path, adult, trained):
         version: 1
         models:
           - match: "credit-*"
-            packs: [baseline]
+            packs: [baseline, four-fifths]
         """,
     )
 
@@ -555,3 +556,37 @@ def test_unreachable_server_is_exit_4_with_one_line(tmp_path):
     assert "s3cr3t-token" not in result.output
     assert "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_fairness_not_applicable_is_stated_not_computed(sqlite_uri, tmp_path, adult, trained):
+    """An entry that says fairness does not apply gets no fairness checks, and every output
+    carries its reason, so the reviewer sees a decision rather than a silent gap."""
+    _, mitigated = trained
+    name = _name("not-applicable")
+    register(sqlite_uri, name, adult, mitigated, tmp_path / "d" / "train.parquet")
+    reason = "a capacity forecast: no decision about a person is made"
+    policy = write_policy(
+        tmp_path / "govern.yaml",
+        f"""\
+        version: 1
+        models:
+          - match: "*"
+            packs: [baseline]
+            fairness: {{not_applicable: "{reason}"}}
+        """,
+    )
+
+    out = tmp_path / "out"
+    result = audit_json(sqlite_uri, name, policy, "--out", str(out))
+
+    assert result.exit_code == 0, result.output
+    v = results_of(result)["versions"][0]
+    assert v["fairness"] is None
+    assert not [c for c in v["checks"] if c["kind"] == "fairness"]
+    assert v["metadata"]["fairness_not_applicable"] == reason
+    (report,) = (out / "reports").glob("*.html")
+    html = report.read_text(encoding="utf-8")
+    assert (
+        '<strong>Not applicable</strong>, as the policy states: <span dir="auto" '
+        f'class="wrap">{reason}</span>'
+    ) in html

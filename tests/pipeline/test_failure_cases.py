@@ -359,7 +359,7 @@ def test_all_missing_column_is_reported_truthfully(uri, tmp_path, adult):
     _register(uri, name, frame, EducationRule(), tmp_path / "d" / "train.parquet")
     policy = _policy_entry(
         tmp_path,
-        packs=["baseline"],
+        packs=["baseline", "four-fifths"],
         expectations=[
             {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "workclass"}},
             {
@@ -538,7 +538,9 @@ def test_version_not_ready_is_never_audited(uri, tmp_path, adult, status):
 def test_sensitive_feature_absent_from_the_data(uri, tmp_path, adult):
     name = _name("nosens")
     _register(uri, name, adult.head(200), EducationRule(), tmp_path / "d" / "train.parquet")
-    policy = _policy_entry(tmp_path, sensitive_features=["gender"], packs=["baseline"])
+    policy = _policy_entry(
+        tmp_path, sensitive_features=["gender"], packs=["baseline", "four-fifths"]
+    )
 
     result = _audit(uri, name, policy)
 
@@ -593,7 +595,7 @@ def test_group_without_positive_labels_makes_equalized_odds_an_error(uri, tmp_pa
     frame = adult.head(600).copy()
     frame.loc[frame["sex"] == "Female", LABEL] = NEGATIVE
     _register(uri, name, frame, EducationRule(), tmp_path / "d" / "train.parquet")
-    policy = _policy_entry(tmp_path, packs=["equalized-odds"])
+    policy = _policy_entry(tmp_path, packs=["equalized-odds", "baseline"])
 
     result = _audit(uri, name, policy)
 

@@ -160,6 +160,7 @@ def test_server_killed_mid_audit_accounts_for_every_version(tmp_path, adult, tra
             version: 1
             models:
               - match: "*"
+                packs: [baseline, four-fifths]
                 label: income
                 positive_label: ">50K"
                 sensitive_features: [sex]
@@ -279,7 +280,7 @@ def test_concurrent_gates_leave_the_alias_on_a_passing_version(server, tmp_path,
         version: 1
         models:
           - match: "*"
-            packs: [four-fifths]
+            packs: [baseline, four-fifths]
             label: income
             positive_label: ">50K"
             sensitive_features: [sex]
