@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,9 @@ def govern_subprocess(*args: str, cwd: Path, env: dict[str, str] | None = None, 
         text=True,
         **kw,
     )
+
+
+def recorded(tags: Mapping[str, str]) -> dict[str, Any]:
+    """The version's ``govern.audit`` record as a dict; empty before its first audit."""
+    text = tags.get("govern.audit")
+    return json.loads(text) if text is not None else {}

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import register, write_policy
+from helpers import recorded, register, write_policy
 from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,7 +351,7 @@ def test_github_gate_workflow_runs_for_real(sqlite_uri, tmp_path, adult, trained
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert "::error::" in gate.stdout and "was not moved" in gate.stdout
     assert str(client.get_model_version_by_alias(MODEL, "production").version) == good
-    assert client.get_model_version(MODEL, bad).tags["govern.status"] == "fail"
+    assert recorded(client.get_model_version(MODEL, bad).tags)["status"] == "fail"
     assert results["actions/upload-artifact@v4"] == "not emulated"  # still uploads evidence
     evidence = failing.workspace / "evidence"
     assert json.loads((evidence / "results.json").read_text())["verdict"] == "fail"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from govern.model.record import AuditRecord
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,10 @@ class ScanRow:
     dataset_source: str | None
     dataset_digest: str | None
     lineage_error: str | None
-    governance_status: str | None
-    audited_at: str | None
+    record: AuditRecord | None
+    """The version's last audit record, ``None`` before its first audit."""
+    record_error: str | None = None
+    """Why the record tag could not be read: shown, never taken as a verdict."""
 
     @property
     def dataset_label(self) -> str:
@@ -31,9 +35,24 @@ class ScanRow:
 
     @property
     def status_label(self) -> str:
-        if not self.governance_status:
+        if self.record_error:
+            return f"unreadable record: {self.record_error}"
+        if self.record is None:
             return "never audited"
-        return f"{self.governance_status} ({self.audited_at or 'unknown time'})"
+        return f"{self.record.status} ({self.record.audited_at})"
+
+    @property
+    def proof_label(self) -> str:
+        """The integrity proof of the last audit, short enough for a table column."""
+        record = self.record
+        if record is None or record.proof is None:
+            return "-"
+        if record.proof == "pinned":
+            return f"pinned {(record.proof_detail or '?')[:10]}"
+        if record.proof == "mlflow-digest":
+            columns = record.proof_detail.split(", ") if record.proof_detail else []
+            return f"mlflow-digest ({len(columns)} col{'s' if len(columns) != 1 else ''})"
+        return record.proof
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,5 +69,11 @@ class ScanRow:
                 "mlflow_digest": self.dataset_digest,
             },
             "lineage_error": self.lineage_error,
-            "governance": {"status": self.governance_status, "audited_at": self.audited_at},
+            "governance": (
+                {"error": self.record_error}
+                if self.record_error
+                else {**asdict(self.record), "proof_label": self.record.proof_label}
+                if self.record
+                else None
+            ),
         }

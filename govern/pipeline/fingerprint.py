@@ -19,9 +19,10 @@ from typing import Any
 import yaml
 
 from govern import __version__
+from govern.model.record import RecordError
 from govern.model.results import AuditRun, VersionResult
 from govern.registry.client import Registry, VersionInfo
-from govern.registry.record import RUN_TAG_VERDICT, TAG_AUDIT_RUN, TAG_FINGERPRINT
+from govern.registry.record import RUN_TAG_VERDICT, TAG_FINGERPRINT, read_record
 
 LIBRARIES = ("great-expectations", "fairlearn", "mlflow", "pandas", "numpy", "scikit-learn")
 """Libraries whose version can change a check's outcome whatever the model: GX's expectations,
@@ -114,16 +115,23 @@ def fingerprint(
 def reusable(registry: Registry, info: VersionInfo, current: str | None) -> VersionResult | None:
     """The last recorded result of this version, if its fingerprint equals ``current``.
 
-    Errors are never reused (they are usually transient).
+    Errors are never reused (they are usually transient), and neither is a result whose version
+    record, audit run and results.json do not all state the same verdict.
     """
-    run_id = info.tags.get(TAG_AUDIT_RUN)
-    if current is None or not run_id:
+    try:
+        record = read_record(info.tags)
+    except RecordError:
         return None
+    if current is None or record is None:
+        return None
+    run_id = record.audit_run_id
     try:
         run = registry.client.get_run(run_id)
         if run.data.tags.get(TAG_FINGERPRINT) != current:
             return None
         if run.data.tags.get(RUN_TAG_VERDICT) not in ("pass", "fail"):
+            return None
+        if run.data.tags.get(RUN_TAG_VERDICT) != record.status:
             return None
         text = registry.client.download_artifacts(run_id, "results.json", None)
         with open(text, encoding="utf-8") as fh:

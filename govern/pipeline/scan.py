@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from govern.errors import GovernError
+from govern.model.record import AuditRecord, RecordError
 from govern.model.scan import ScanRow
 from govern.redact import redact_uri
 from govern.registry.client import Registry, VersionInfo
 from govern.registry.lineage import find_lineage
+from govern.registry.record import read_record
 
 
 def scan_versions(registry: Registry, versions: Sequence[VersionInfo]) -> list[ScanRow]:
@@ -25,6 +27,12 @@ def scan_versions(registry: Registry, versions: Sequence[VersionInfo]) -> list[S
             digest = lineage.training.digest
         except GovernError as exc:
             error = str(exc).removeprefix(f"{info.ref}: ")
+        record: AuditRecord | None = None
+        record_error = None
+        try:
+            record = read_record(info.tags)
+        except RecordError as exc:
+            record_error = str(exc)
         rows.append(
             ScanRow(
                 model=info.model,
@@ -36,8 +44,8 @@ def scan_versions(registry: Registry, versions: Sequence[VersionInfo]) -> list[S
                 dataset_source=source,
                 dataset_digest=digest,
                 lineage_error=error,
-                governance_status=info.tags.get("govern.status"),
-                audited_at=info.tags.get("govern.audited_at"),
+                record=record,
+                record_error=record_error,
             )
         )
     return rows

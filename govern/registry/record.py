@@ -1,22 +1,25 @@
-"""The audit record in the registry: a run in the audit experiment, then the version's tags.
+"""The audit record in the registry: a run in the audit experiment, then the version's record.
 
 The training run is never touched. The run carries the evidence (``results.json`` and the report
-as artifacts, disparities as metrics); the version's ``govern.*`` tags point at it and are written
-last, so a version never shows a verdict without the evidence behind it.
+as artifacts, disparities as metrics); the version's ``govern.audit`` tag points at it and is
+written last, in one call, so a version never shows a verdict without the evidence behind it nor
+a verdict beside another audit's run id (``govern.model.record``).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from govern import __version__
+from govern.model.record import AuditRecord, parse_record, proof_detail
 from govern.model.results import HistoryEntry, VersionResult
 from govern.registry.client import READY, Registry, VersionInfo
 
-TAG_STATUS = "govern.status"
-TAG_AUDITED_AT = "govern.audited_at"
-TAG_AUDIT_RUN = "govern.audit_run_id"
+TAG_RECORD = "govern.audit"
+"""The version's one record tag: status, date, audit run, policy and proof, as JSON."""
 TAG_POLICY_SHA = "govern.policy_sha256"
 TAG_FINGERPRINT = "govern.fingerprint"
 TAG_TRAINING_SHA = "govern.training_sha256"
@@ -50,10 +53,11 @@ def record_audit(
     report_html: str,
     results_json: str,
 ) -> str:
-    """Record the audit as a run in the audit experiment, then tag the version.
+    """Record the audit as a run in the audit experiment, then write the version's record.
 
-    The tags go last: if anything before them fails, the version shows no new verdict rather
-    than one without evidence behind it. The training run is never touched.
+    The record goes last, in one tag: if anything before it fails, the version keeps its previous
+    complete record (or none) and the half-written run is marked FAILED. The training run is
+    never touched.
     """
     client = registry.client
     experiment_id = registry.audit_experiment_id(experiment)
@@ -76,8 +80,27 @@ def record_audit(
         },
     )
     run_id = run.info.run_id
+    try:
+        _log_evidence(registry, run_id, result, report_html, results_json)
+    except BaseException:
+        # The version keeps its previous record; the half-written run says it never finished.
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, "FAILED")
+        raise
+    record = record_of(result, str(run_id), policy_sha256)
+    registry.set_version_tags(
+        VersionInfo(result.model, result.version, (), None, "", READY),
+        {TAG_RECORD: record.to_tag()},
+    )
+    return str(run_id)
+
+
+def _log_evidence(
+    registry: Registry, run_id: str, result: VersionResult, report_html: str, results_json: str
+) -> None:
     from mlflow.entities import Metric
 
+    client = registry.client
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     metrics = []
     if result.fairness:
@@ -90,16 +113,31 @@ def record_audit(
     registry.call("uploading results.json", client.log_text, run_id, results_json, "results.json")
     registry.call("uploading report.html", client.log_text, run_id, report_html, "report.html")
     registry.call("finishing the audit run", client.set_terminated, run_id, "FINISHED")
-    registry.set_version_tags(
-        VersionInfo(result.model, result.version, (), None, "", READY),
-        {
-            TAG_STATUS: result.verdict,
-            TAG_AUDITED_AT: result.finished_at,
-            TAG_AUDIT_RUN: run_id,
-            TAG_POLICY_SHA: policy_sha256,
-        },
+
+
+def record_of(result: VersionResult, run_id: str, policy_sha256: str) -> AuditRecord:
+    """The version's record of this audit; the proof as its report states it."""
+    data = result.training_data
+    proof = data.proof if data else None
+    pinned_at = (data.pinned.get("pinned_at") if data else None) or result.finished_at
+    return AuditRecord(
+        status=result.verdict,
+        audited_at=result.finished_at,
+        audit_run_id=run_id,
+        policy_sha256=policy_sha256,
+        proof=proof,
+        proof_detail=proof_detail(proof, pinned_at, data.digest_columns if data else ()),
+        govern_version=__version__,
     )
-    return str(run_id)
+
+
+def read_record(tags: Mapping[str, str]) -> AuditRecord | None:
+    """The version's last record; ``None`` before its first audit. A tag that is not a record
+    raises RecordError: it is shown as unreadable, never read as a verdict."""
+    text = tags.get(TAG_RECORD)
+    if text is None:
+        return None
+    return parse_record(text)
 
 
 def _version_runs(

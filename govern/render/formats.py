@@ -67,7 +67,7 @@ RUN_FORMATTERS: dict[OutputFormat, Callable[[AuditRun], str]] = {
 
 def _scan_table(rows: Sequence[ScanRow]) -> str:
     return render_table(
-        ["MODEL", "VERSION", "ALIASES", "RUN", "TRAINING DATA", "DIGEST", "STATUS"],
+        ["MODEL", "VERSION", "ALIASES", "RUN", "TRAINING DATA", "DIGEST", "STATUS", "PROOF"],
         [
             [
                 r.model,
@@ -77,6 +77,7 @@ def _scan_table(rows: Sequence[ScanRow]) -> str:
                 r.dataset_label,
                 r.dataset_digest or "-",
                 r.status_label,
+                r.proof_label,
             ]
             for r in rows
         ],

@@ -32,7 +32,16 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import Result
-from helpers import LABEL, POLICY, POSITIVE, audit_json, results_of, run_cli, write_policy
+from helpers import (
+    LABEL,
+    POLICY,
+    POSITIVE,
+    audit_json,
+    recorded,
+    results_of,
+    run_cli,
+    write_policy,
+)
 from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 
@@ -529,7 +538,7 @@ def test_version_not_ready_is_never_audited(uri, tmp_path, adult, status):
     assert status in check["summary"] and "not READY" in check["summary"]
     client = MlflowClient(uri, uri)
     assert "production" not in client.get_registered_model(name).aliases
-    assert client.get_model_version(name, "1").tags.get("govern.status") == "error"
+    assert recorded(client.get_model_version(name, "1").tags).get("status") == "error"
 
 
 # --------------------------------------------------------------------------- fairness
@@ -892,7 +901,7 @@ def test_non_ascii_rtl_and_emoji_names_complete_and_write_utf8(server, tmp_path,
     assert name in _Page((out / "index.html").read_text(encoding="utf-8")).text
     # the verdict was recorded on the version, through the server, under the unicode name
     client = MlflowClient(server, server)
-    assert client.get_model_version(name, "1").tags["govern.status"] == v["verdict"]
+    assert recorded(client.get_model_version(name, "1").tags)["status"] == v["verdict"]
 
 
 def test_html_payloads_stay_inert_in_reports_and_unchanged_in_results(uri, tmp_path, adult):

@@ -15,6 +15,7 @@ from helpers import (
     audit_json,
     govern_subprocess,
     log_slow_model,
+    recorded,
     register,
     results_of,
     run_cli,
@@ -134,7 +135,7 @@ def test_timeout_interrupts_a_hung_version_and_reports_it(sqlite_uri, tmp_path, 
     assert version["verdict"] == "error"
     assert "--timeout of 8 s reached" in version["checks"][0]["summary"]
     tags = MlflowClient(sqlite_uri, sqlite_uri).get_model_version(name, "1").tags
-    assert "govern.status" not in tags  # interrupted before anything was recorded
+    assert "govern.audit" not in tags  # interrupted before anything was recorded
 
 
 @pytest.mark.slow
@@ -202,7 +203,7 @@ def test_server_killed_mid_audit_accounts_for_every_version(tmp_path, adult, tra
         # Restart on the same store: only the audit that really happened shows a pass.
         proc, uri = start_server(root)
         client = MlflowClient(uri, uri)
-        statuses = {n: client.get_model_version(n, "1").tags.get("govern.status") for n in names}
+        statuses = {n: recorded(client.get_model_version(n, "1").tags).get("status") for n in names}
         first_name = first["model"]
         assert statuses.pop(first_name) == "pass"
         assert all(s != "pass" for s in statuses.values()), statuses
@@ -243,7 +244,7 @@ def test_credentials_in_the_tracking_uri_never_leak(server, tmp_path, adult, tra
     client = MlflowClient(server, server)
     tags = client.get_model_version(name, "1").tags
     assert all(secret not in v for v in tags.values())
-    run = client.get_run(tags["govern.audit_run_id"])
+    run = client.get_run(recorded(tags)["audit_run_id"])
     assert all(secret not in v for v in run.data.tags.values())
     for artifact in ("results.json", "report.html"):
         local = client.download_artifacts(run.info.run_id, artifact, str(tmp_path))
@@ -306,8 +307,8 @@ def test_concurrent_gates_leave_the_alias_on_a_passing_version(server, tmp_path,
     assert final in ("1", "2")
     for version, (proc, _out, err) in zip(("1", "2"), outcomes, strict=True):
         mv = client.get_model_version(name, version)
-        assert mv.tags["govern.status"] == "pass", err
-        run = client.get_run(mv.tags["govern.audit_run_id"])
+        assert recorded(mv.tags)["status"] == "pass", err
+        run = client.get_run(recorded(mv.tags)["audit_run_id"])
         after = run.data.tags["govern.alias_after"]
         if after == version:
             assert proc.returncode == 0, err
@@ -317,7 +318,7 @@ def test_concurrent_gates_leave_the_alias_on_a_passing_version(server, tmp_path,
             assert "another promotion won" in err
         assert "govern.alias_before" in run.data.tags
     # the version the alias ended on passed: its own record says so
-    assert client.get_model_version(name, final).tags["govern.status"] == "pass"
+    assert recorded(client.get_model_version(name, final).tags)["status"] == "pass"
 
 
 @pytest.mark.slow

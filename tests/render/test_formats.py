@@ -8,6 +8,7 @@ import click
 import pytest
 
 from govern.cli import RUN_FORMATS, SCAN_FORMATS, main
+from govern.model.record import AuditRecord
 from govern.model.results import AuditRun, CheckResult, VersionResult
 from govern.model.scan import ScanRow
 from govern.render.formats import (
@@ -71,7 +72,41 @@ def test_unknown_format_is_refused() -> None:
         render_run(_run(), "xml")
 
 
+def _record(proof: str | None, detail: str | None) -> AuditRecord:
+    return AuditRecord("pass", "2026-12-01T10:00:00Z", "r1", "p" * 64, proof, detail, "0.1.0")
+
+
 def test_scan_formats() -> None:
-    row = ScanRow("m", "1", ("prod",), "abc", "READY", "d", "/data", "1234", None, "pass", "t")
-    assert json.loads(render_scan([row], "json"))[0]["governance"]["status"] == "pass"
-    assert render_scan([row], ScanFormat.TABLE).splitlines()[1].split()[:3] == ["m", "1", "prod"]
+    record = _record("pinned", "2026-11-30T09:00:00Z")
+    row = ScanRow("m", "1", ("prod",), "abc", "READY", "d", "/data", "1234", None, record)
+    governance = json.loads(render_scan([row], "json"))[0]["governance"]
+    assert governance["status"] == "pass" and governance["audit_run_id"] == "r1"
+    assert governance["proof"] == "pinned"
+    assert governance["proof_label"] == "pinned at the first audit on 2026-11-30T09:00:00Z"
+    table = render_scan([row], ScanFormat.TABLE).splitlines()
+    assert table[0].split()[-1] == "PROOF"
+    assert table[1].split()[:3] == ["m", "1", "prod"]
+    assert table[1].split()[-2:] == ["pinned", "2026-11-30"]
+
+
+@pytest.mark.parametrize(
+    ("proof", "detail", "shown"),
+    [
+        ("training-hash", None, "training-hash"),
+        ("mlflow-digest", "age, income", "mlflow-digest (2 cols)"),
+        (None, None, "-"),
+    ],
+)
+def test_scan_table_states_the_proof(proof: str | None, detail: str | None, shown: str) -> None:
+    row = ScanRow("m", "1", (), "abc", "READY", "d", "/data", "1234", None, _record(proof, detail))
+    assert render_scan([row], ScanFormat.TABLE).splitlines()[1].endswith(shown)
+
+
+def test_scan_shows_an_unreadable_record_and_never_audited() -> None:
+    bad = ScanRow("m", "1", (), "abc", "READY", "d", "/data", "1", None, None, "not JSON")
+    never = ScanRow("m", "2", (), "abc", "READY", "d", "/data", "1", None, None)
+    rows = json.loads(render_scan([bad, never], "json"))
+    assert rows[0]["governance"] == {"error": "not JSON"}
+    assert rows[1]["governance"] is None
+    table = render_scan([bad, never], ScanFormat.TABLE)
+    assert "unreadable record: not JSON" in table and "never audited" in table
