@@ -363,6 +363,10 @@ def _plot(
     return buf.getvalue()
 
 
+_MIN_PLOT_WIDTH = 3.5
+"""Inches left for the bars whatever the labels need."""
+
+
 def _fit_margins(
     fig: Any, ax: Any, value_labels: Sequence[Any], width: float, height: float
 ) -> None:
@@ -376,8 +380,13 @@ def _fit_margins(
     values = [t.get_window_extent(renderer).width for t in value_labels]
     left = (max(ticks, default=0) + label) / dpi + 0.35
     right = max(values, default=0) / dpi + 0.25
+    # Group names can be anything (and are cut to half the width); the value labels are numbers
+    # and a count, so the figure grows to fit them whole rather than clip "✗ outside".
     left = min(left, width * 0.5)
-    right = min(right, width * 0.3)
+    needed = left + right + _MIN_PLOT_WIDTH
+    if needed > width:
+        width = needed
+        fig.set_size_inches(width, height)
     fig.subplots_adjust(
         left=left / width,
         right=1 - right / width,

@@ -262,6 +262,7 @@ _ELSEWHERE_KEYS = (
     "history_error",
     "representation_error",
     "fairness_not_applicable",
+    "model_requirements",
 )
 KEY_DEPENDENCIES = ("mlflow", "great-expectations", "fairlearn", "pandas")
 """Listed first in every report: the libraries whose versions decide what the numbers mean."""
@@ -281,7 +282,24 @@ def _identity_view(result: VersionResult, run: AuditRun) -> dict[str, Any]:
         },
         "dependencies": dependencies,
         "environment_recorded": bool(env),
+        "model_requirements": _model_requirements(meta.get("model_requirements")),
     }
+
+
+def _model_requirements(rows: Any) -> list[dict[str, Any]] | None:
+    """The model's declared pins beside the installed versions; ``None`` when not recorded."""
+    if not isinstance(rows, list):
+        return None
+    return [
+        {
+            "name": row.get("name"),
+            "declared": row.get("declared"),
+            "installed": row.get("installed"),
+            "difference": row.get("difference"),
+        }
+        for row in rows
+        if isinstance(row, Mapping)
+    ]
 
 
 def _policy_view(result: VersionResult) -> dict[str, Any]:

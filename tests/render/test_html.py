@@ -16,7 +16,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -481,6 +481,30 @@ def test_identity_names_who_what_when_and_with_which_software() -> None:
     assert "packs_sha256" not in identity and "b" * 64 not in words(page.section("identity"))
 
 
+def test_the_models_declared_requirements_are_a_table_beside_the_installed_versions() -> None:
+    v = full_version()
+    requirements = [
+        {"name": "scikit-learn", "declared": "1.5.2", "installed": "1.9.1", "difference": "minor"},
+        {"name": "numpy", "declared": "2.4.6", "installed": "2.4.6", "difference": None},
+        {"name": "xgboost", "declared": "2.1.0", "installed": None, "difference": "not installed"},
+    ]
+    v = replace(v, metadata={**v.metadata, "model_requirements": requirements})
+    section = Page(render_version_report(v, make_run(v))).section("identity")
+    table = section.find("table", class_="requirements")
+    assert header(table) == ["Package", "Declared by the model", "Installed here", "Difference"]
+    assert rows(table) == [
+        ["scikit-learn", "1.5.2", "1.9.1", "minor"],
+        ["numpy", "2.4.6", "2.4.6", "none"],
+        ["xgboost", "2.1.0", "not installed", "not installed"],
+    ]
+    assert "model_requirements" not in words(section)  # not repeated as raw metadata
+    empty = replace(v, metadata={**v.metadata, "model_requirements": []})
+    identity = facts(Page(render_version_report(empty, make_run(empty))).section("identity"))
+    assert identity["Model's declared requirements"] == (
+        "none pinned in the model's requirements.txt"
+    )
+
+
 def test_provenance_shows_missing_values_and_class_balance() -> None:
     v = full_version()
     page = Page(render_version_report(v, make_run(v)))
@@ -919,6 +943,33 @@ def test_charts_are_deterministic_and_survive_odd_values() -> None:
     texts = svg_texts(decode_svg(chart.src))
     assert "$\\frac{1}{0}$ ^_^" in texts and "x\ufffdy\ufffd" in texts
     assert "undefined  n=1" in texts  # infinity is not a value to draw
+
+
+def test_value_labels_are_never_cut_off_at_the_right_edge() -> None:
+    """The longest label a chart writes (value, interval, count, "✗ outside") ends inside it."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    ci = {"selection_rate": (0.0695, 0.113)}
+    fairness = FairnessResult(
+        ("sex",),
+        (
+            GroupMetrics({"sex": "Female"}, 572, 52, {"selection_rate": 0.0909}, metrics_ci=ci),
+            GroupMetrics({"sex": "Male"}, 1228, 337, {"selection_rate": 0.274}),
+        ),
+        {"demographic_parity_ratio": 0.331},
+        30,
+    )
+    (chart,) = fairness_charts(fairness, {"demographic_parity_ratio": {"min": 0.8}})
+    svg = decode_svg(chart.src)
+    width = float(svg.attrib["width"].removesuffix("pt"))
+    font = FontProperties(family="DejaVu Sans")
+    texts = [t for t in svg.iter() if t.tag.endswith("}text")]
+    (label,) = [t for t in texts if "".join(t.itertext()).endswith("✗ outside")]
+    text = "".join(label.itertext())
+    assert text == "0.0909 [0.0695, 0.113]  n=572  ✗ outside"
+    end = float(label.attrib["x"]) + TextPath((0, 0), text, size=8, prop=font).get_extents().width
+    assert end <= width
 
 
 def test_report_without_matplotlib_keeps_every_number(monkeypatch: pytest.MonkeyPatch) -> None:
