@@ -159,6 +159,7 @@ class Registry:
         self.uri = tracking_uri
         self.display_uri = redact_uri(tracking_uri)
         self.page_size = page_size
+        self._experiment_ids: dict[str, str] = {}
         if tracking_uri.startswith("sqlite:///"):
             db = Path(tracking_uri[len("sqlite:///") :])
             if str(db) not in ("", ":memory:") and not db.is_file():
@@ -373,22 +374,45 @@ class Registry:
         model = self.call(f"model '{name}'", self.client.get_registered_model, name)
         return {a: str(v) for a, v in (getattr(model, "aliases", None) or {}).items()}
 
+    def experiment_id(self, name: str) -> str | None:
+        """The id of an experiment, ``None`` if it does not exist; looked up once per name.
+
+        Every version's audit reads the audit experiment for pins and history, then writes to
+        it: one lookup serves them all. An absent experiment is not remembered, so the first
+        audit's write is seen.
+        """
+        if name not in self._experiment_ids:
+            exp = self.call(f"experiment '{name}'", self.client.get_experiment_by_name, name)
+            if exp is None:
+                return None
+            self._experiment_ids[name] = str(exp.experiment_id)
+        return self._experiment_ids[name]
+
     def audit_experiment_id(self, name: str) -> str:
         """The experiment audits are recorded in, created on first use."""
-        exp = self.call(f"experiment '{name}'", self.client.get_experiment_by_name, name)
-        if exp is not None:
-            return str(exp.experiment_id)
+        found = self.experiment_id(name)
+        if found is not None:
+            return found
         location = None
         if self.uri.startswith("sqlite:///"):
             # MLflow would default to ./mlruns in whatever folder govern runs from; keep audit
             # artifacts beside the registry instead.
             db = Path(self.uri[len("sqlite:///") :]).resolve()
             location = (db.parent / "govern-artifacts").as_uri()
-        return str(
-            self.call(
-                f"creating experiment '{name}'",
-                self.client.create_experiment,
-                name,
-                artifact_location=location,
+        try:
+            created = str(
+                self.call(
+                    f"creating experiment '{name}'",
+                    self.client.create_experiment,
+                    name,
+                    artifact_location=location,
+                )
             )
-        )
+        except RegistryError:
+            # Another audit (a parallel worker or a second govern) created it first.
+            found = self.experiment_id(name)
+            if found is None:
+                raise
+            return found
+        self._experiment_ids[name] = created
+        return created

@@ -154,8 +154,8 @@ def _version_runs(
     """Audit runs of one version in the audit experiment (``[]`` before the first audit),
     ``order`` by start time, optionally only those where ``with_tag`` is set and non-empty."""
     client = registry.client
-    found = registry.call(f"experiment '{experiment}'", client.get_experiment_by_name, experiment)
-    if found is None:
+    experiment_id = registry.experiment_id(experiment)
+    if experiment_id is None:
         return []
     condition = (
         f"tags.`{RUN_TAG_MODEL}` = {_quoted(model)} and tags.`{RUN_TAG_VERSION}` = "
@@ -166,7 +166,7 @@ def _version_runs(
     runs = registry.call(
         what,
         client.search_runs,
-        [found.experiment_id],
+        [experiment_id],
         filter_string=condition,
         order_by=[f"attributes.start_time {order}"],
         max_results=limit,
