@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import sys
 import traceback
@@ -19,10 +20,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from govern import __version__
-from govern.errors import EXIT_INFRA, EXIT_PASS, EXIT_RETRY, EXIT_VIOLATION, GovernError
+from govern.errors import (
+    EXIT_INFRA,
+    EXIT_PASS,
+    EXIT_RETRY,
+    EXIT_VIOLATION,
+    GovernError,
+    NotVerified,
+    UsageError,
+)
 from govern.redact import scrub
 
 if TYPE_CHECKING:
+    from govern.config.policy import Policy
     from govern.model.results import AuditRun
     from govern.registry.client import Registry
     from govern.render.outputs import OutputRequest
@@ -218,10 +228,20 @@ class RunArgs:
     pdf: bool
     paper: str
     timeout: float | None
+    signing_key: Path | None
     tracking_uri: str | None
 
     def outputs(self) -> OutputRequest:
         return _outputs(self.out, self.templates, self.junit, self.pdf, self.paper)
+
+    def signing_key_path(self) -> str | None:
+        """The key file, checked before any work so a bad key costs nothing (exit 2)."""
+        if self.signing_key is None:
+            return None
+        from govern.attest.keys import load_signer
+
+        load_signer(self.signing_key)
+        return str(self.signing_key)
 
 
 _RUN_ARG_NAMES = tuple(f.name for f in dataclasses.fields(RunArgs))
@@ -277,6 +297,15 @@ def run_options(fn: F) -> F:
                 metavar="SECONDS",
                 help="Deadline for the whole run; versions not finished by then are errors.",
             ),
+            click.option(
+                "--signing-key",
+                type=click.Path(dir_okay=False, path_type=Path),
+                envvar="GOVERN_SIGNING_KEY",
+                metavar="FILE",
+                help="Ed25519 private key (from govern keygen) that signs each version's "
+                "attestation; default $GOVERN_SIGNING_KEY. Without one, attestations are "
+                "unsigned and marked so everywhere.",
+            ),
         ]
     ):
         wrapped = option(wrapped)
@@ -331,13 +360,23 @@ def _selectors(selectors: tuple[str, ...]) -> list[Any]:
 @click.argument("selectors", nargs=-1, metavar="[SELECTOR]...")
 @click.option("--all", "all_models", is_flag=True, help="Every registered model.")
 @format_option(SCAN_FORMATS, "Output format on stdout.")
+@policy_option
 @tracking_option
 @handle_errors
-def scan(selectors: tuple[str, ...], all_models: bool, fmt: str, tracking_uri: str | None) -> None:
+def scan(
+    selectors: tuple[str, ...],
+    all_models: bool,
+    fmt: str,
+    policy_path: Path | None,
+    tracking_uri: str | None,
+) -> None:
     """List model versions with their lineage and last governance status.
 
     Reads every page of the registry. For each version: aliases, run id, the training dataset
-    found through lineage (name, source, digest) and the status govern last recorded on it.
+    found through lineage (name, source, digest), the status govern last recorded on it, and
+    whether that status is backed by an attestation: verified (signed by a key in the policy's
+    trust.auditors), unsigned, or NOT VERIFIED (forged, edited, or unsigned where the policy
+    requires signatures).
 
     \b
     Examples:
@@ -345,11 +384,14 @@ def scan(selectors: tuple[str, ...], all_models: bool, fmt: str, tracking_uri: s
       govern scan credit-risk --format json
     """
     from govern.pipeline.scan import scan_versions
+    from govern.pipeline.verify import trusted_keys
     from govern.render.formats import render_scan
 
+    policy = _optional_policy(policy_path)
+    trust = trusted_keys(policy)
     registry = _registry(tracking_uri)
     versions = registry.resolve(_selectors(selectors), all_models=all_models or not selectors)
-    _out(render_scan(scan_versions(registry, versions), fmt))
+    _out(render_scan(scan_versions(registry, versions, trust, policy), fmt))
 
 
 def _outputs(
@@ -438,6 +480,7 @@ def audit_cmd(
         warm_workers()
     outputs = args.outputs()
     policy = load_policy(args.policy_path)
+    signing_key = args.signing_key_path()
     registry = _registry(args.tracking_uri)
     versions = registry.resolve(
         _selectors(selectors), all_models=all_models, latest=latest, aliased_only=aliased_only
@@ -453,6 +496,7 @@ def audit_cmd(
         progress=_Progress(),
         timeout=args.timeout,
         jobs=jobs if jobs is not None else _default_jobs(len(versions)),
+        signing_key=signing_key,
     )
     _emit(run, args.fmt)
     sys.exit(_exit_code(run))
@@ -487,6 +531,7 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
     validate_promotion(promote_to, write=not args.no_write)
     outputs = args.outputs()
     policy = load_policy(args.policy_path)
+    signing_key = args.signing_key_path()
     registry = _registry(args.tracking_uri)
     result = gate(
         registry,
@@ -498,6 +543,7 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
         progress=_Progress(),
         timeout=args.timeout,
         outputs=outputs,
+        signing_key=signing_key,
     )
     _emit(result.run, args.fmt)
     _say(result.message)
@@ -533,11 +579,154 @@ def report_cmd(results: Path, out: Path, templates: Path | None, pdf: bool, pape
     Example:
       govern report reports/results.json --out reports-v2/
     """
+    from govern.pipeline.verify import NO_ATTESTATION, TrustedKeys, read_json, verify_results
     from govern.render.outputs import load_results, write_requested
 
     outputs = _outputs(out, templates, None, pdf, paper)
+    # Versions without an attestation render with an "unsigned" banner; one that has an
+    # attestation it no longer matches was edited, and nothing is rendered from it.
+    problems = [
+        v
+        for v in verify_results(read_json(results), TrustedKeys((), False))
+        if not v.ok and v.problem != NO_ATTESTATION
+    ]
+    if problems:
+        first = problems[0]
+        raise NotVerified(
+            f"{results}: does not match its attestations ({first.subject}: {first.problem}); "
+            "nothing written"
+        )
     write_requested(load_results(results), outputs, say=_say)
     _out(str(out / "index.html"))
+
+
+@main.command("keygen")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for govern-signing.key (mode 0600) and govern-signing.pub.",
+)
+@handle_errors
+def keygen_cmd(out: Path) -> None:
+    """Make an Ed25519 key pair for signing audits and reviews.
+
+    The private key is written with mode 0600 and is never printed; give its path to
+    --signing-key or $GOVERN_SIGNING_KEY. List the public key under the policy's
+    trust.auditors (or trust.reviewers) so its signatures count.
+
+    \b
+    Example:
+      govern keygen --out ~/.config/govern/keys
+    """
+    from govern.attest.keys import generate_keypair
+
+    pair = generate_keypair(out)
+    _say(f"private key: {pair.private} (keep it secret; mode 0600)")
+    _out(f"{pair.public}\t{pair.keyid}")
+
+
+@main.command("verify")
+@click.argument("targets", nargs=-1, required=True, metavar="RESULTS.json|ATTESTATION|SELECTOR...")
+@policy_option
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="PUB",
+    help="Trust this public key too (repeatable); signatures are then required.",
+)
+@format_option(["table", "json"], "Print a table or JSON.")
+@tracking_option
+@handle_errors
+def verify_cmd(
+    targets: tuple[str, ...],
+    policy_path: Path | None,
+    keys: tuple[Path, ...],
+    fmt: str,
+    tracking_uri: str | None,
+) -> None:
+    """Check signed evidence: results.json files, attestation envelopes, or registry records.
+
+    A results.json must match, version by version, the statements signed for it (offline). For
+    a SELECTOR (NAME, NAME/3, NAME@alias), each version's recorded status must be backed by a
+    valid attestation of its audit run, and that attestation must still cover the model files in
+    the registry and the data at its source (both are downloaded and re-hashed). Signatures must
+    come from a key in the policy's trust.auditors or --key; without either they are not
+    checked, and unsigned evidence is reported as unsigned.
+
+    \b
+    Exit codes: 0 verified (or unsigned where no signature is required),
+                1 not verified (edited, forged, unsigned where required),
+                2 usage error.
+
+    \b
+    Examples:
+      govern verify reports/results.json --policy govern.yaml
+      govern verify reports/attestations/*.intoto.json --key auditor.pub
+    """
+    from govern.pipeline.verify import (
+        Verification,
+        is_results_file,
+        read_json,
+        trusted_keys,
+        verify_envelope_file,
+        verify_record,
+        verify_results,
+    )
+
+    policy = _optional_policy(policy_path)
+    trust = trusted_keys(policy, keys)
+    found: list[Verification] = []
+    selectors = []
+    for target in targets:
+        path = Path(target)
+        if not path.is_file():
+            if target.endswith(".json"):
+                raise UsageError(f"{target}: no such file")
+            selectors.append(target)
+            continue
+        data = read_json(path)
+        if is_results_file(data):
+            found.extend(verify_results(data, trust))
+        else:
+            found.append(verify_envelope_file(path, trust))
+    if selectors:
+        registry = _registry(tracking_uri)
+        for info in registry.resolve(_selectors(tuple(selectors))):
+            checked = verify_record(registry, info, trust, policy=policy, rehash=True)
+            found.append(checked or Verification(info.ref, "not-verified", "never audited"))
+    if fmt == "json":
+        _out(json.dumps([v.to_dict() for v in found], indent=2))
+    else:
+        from govern.render.table import render_table
+
+        _out(
+            render_table(
+                ["SUBJECT", "OUTCOME", "KEY", "PROBLEM"],
+                [
+                    [
+                        v.subject,
+                        v.outcome.upper() if not v.ok else v.outcome,
+                        (v.keyid or "-")[:16],
+                        v.problem or "-",
+                    ]
+                    for v in found
+                ],
+            )
+        )
+    sys.exit(EXIT_PASS if all(v.ok for v in found) else EXIT_VIOLATION)
+
+
+def _optional_policy(path: Path | None) -> Policy | None:
+    """The policy named, else ./govern.yaml if there is one: verify works without any."""
+    from govern.config.policy import default_policy_path, load_policy
+
+    if path is not None:
+        return load_policy(path)
+    default = default_policy_path()
+    return load_policy(default) if default.is_file() else None
 
 
 @main.command()

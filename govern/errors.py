@@ -67,3 +67,16 @@ class OutputError(GovernError):
     """A report or results file could not be written."""
 
     exit_code = EXIT_INFRA
+
+
+class SigningKeyError(GovernError):
+    """A key file is missing, unreadable or not a key govern can use: fix the option or file."""
+
+    exit_code = EXIT_USAGE
+
+
+class NotVerified(GovernError):
+    """Evidence that does not verify: tampered, forged, unsigned where signatures are required,
+    or no longer matching the model or data it names. A violation, not a crash."""
+
+    exit_code = EXIT_VIOLATION

@@ -33,6 +33,7 @@ from govern.config.fields import (
     suggest,
     type_name,
 )
+from govern.config.trust import Trust, parse_trust
 from govern.config.yaml_loader import read_yaml
 from govern.model.specs import (
     DISPARITIES,
@@ -49,7 +50,7 @@ DEFAULT_POLICY_FILE = "govern.yaml"
 DEFAULT_AUDIT_EXPERIMENT = "govern-audits"
 DEFAULT_MIN_GROUP_SIZE = 30
 
-_TOP_KEYS = {"version", "audit_experiment", "models"}
+_TOP_KEYS = {"version", "audit_experiment", "models", "trust"}
 _ENTRY_KEYS = {
     "match",
     "packs",
@@ -154,6 +155,9 @@ class Policy:
     text: str
     audit_experiment: str
     entries: tuple[ModelPolicy, ...]
+    trust: Trust | None = None
+    """Whose keys may sign audits and reviews; ``None``: unsigned records are accepted, and
+    marked unsigned everywhere."""
 
     def for_model(self, name: str) -> ModelPolicy | None:
         """First entry whose glob matches wins; ``None`` means the version fails closed."""
@@ -491,7 +495,12 @@ def _policy(data: Any, where: Where, policy_path: Path, text: str, sha: str) -> 
                     f"'{entry.match}' can never apply: models[{earlier.index}] has match "
                     f"'{earlier.match}' and the first matching entry wins"
                 )
-    return Policy(str(policy_path), sha, text, experiment, entries)
+    trust = (
+        parse_trust(top["trust"], where / "trust", policy_path.resolve().parent)
+        if "trust" in top
+        else None
+    )
+    return Policy(str(policy_path), sha, text, experiment, entries, trust)
 
 
 def _describe(value: Any) -> str:

@@ -37,6 +37,11 @@ class AuditRecord:
     proof_detail: str | None
     """For ``pinned``: when the hash was pinned; for ``mlflow-digest``: the columns covered."""
     govern_version: str
+    attestation_sha256: str | None = None
+    """SHA-256 of the audit's DSSE envelope (the run's ``attestation.intoto.json``); the next
+    record of the version names it, which chains the records."""
+    keyid: str | None = None
+    """The key that signed the attestation; ``None`` when it is unsigned."""
     format: int = RECORD_FORMAT
 
     def to_tag(self) -> str:
@@ -72,7 +77,7 @@ def parse_record(text: str) -> AuditRecord:
         fields[name] = value
     if fields["status"] not in ("pass", "fail", "error"):
         raise RecordError(f"unknown status '{fields['status']}'")
-    for name in ("proof", "proof_detail"):
+    for name in ("proof", "proof_detail", "attestation_sha256", "keyid"):
         value = data.get(name)
         if value is not None and not isinstance(value, str):
             raise RecordError(f"'{name}' is not text")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -427,6 +427,9 @@ class VersionResult:
     """Earlier audits of this version, newest first."""
     evaluation_data: TrainingData | None = None
     """The held-out data the run logged (context ``evaluation``, ``eval``, ...), as measured."""
+    attestation: Mapping[str, Any] | None = None
+    """The signed statement of these results: ``envelope`` (DSSE), ``envelope_sha256``,
+    ``signed`` and ``keyids``. Not part of what it signs (``govern.attest.statement``)."""
 
     @property
     def verdict(self) -> Status:
@@ -460,6 +463,7 @@ class VersionResult:
             "representation": [r.to_dict() for r in self.representation],
             "history": [h.to_dict() for h in self.history],
             "metadata": jsonable(self.metadata),
+            "attestation": jsonable(self.attestation) if self.attestation else None,
         }
 
     @classmethod
@@ -488,16 +492,21 @@ class VersionResult:
             ),
             history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
             evaluation_data=TrainingData.from_dict(ed) if ed else None,
+            attestation=data.get("attestation"),
         )
 
 
 def run_verdict(versions: tuple[VersionResult, ...] | list[VersionResult]) -> Status:
     """The run's verdict: an error anywhere is an error, then any fail, and nothing audited is an
     error (an empty audit proves nothing)."""
-    if not versions:
+    return run_verdict_of([v.verdict for v in versions])
+
+
+def run_verdict_of(verdicts: Sequence[Any]) -> Status:
+    """``run_verdict`` over the verdicts alone, as a results.json states them."""
+    if not verdicts:
         return "error"
-    verdicts = {v.verdict for v in versions}
-    if "error" in verdicts:
+    if "error" in verdicts or any(v not in ("pass", "fail") for v in verdicts):
         return "error"
     if "fail" in verdicts:
         return "fail"

@@ -26,6 +26,10 @@ class ScanRow:
     """The version's last audit record, ``None`` before its first audit."""
     record_error: str | None = None
     """Why the record tag could not be read: shown, never taken as a verdict."""
+    verification: str | None = None
+    """``verified``, ``unsigned``, ``unchecked`` (signed, no trust list) or ``not-verified``;
+    ``None`` when there is no record."""
+    verification_problem: str | None = None
 
     @property
     def dataset_label(self) -> str:
@@ -39,7 +43,9 @@ class ScanRow:
             return f"unreadable record: {self.record_error}"
         if self.record is None:
             return "never audited"
-        return f"{self.record.status} ({self.record.audited_at})"
+        shown = {"not-verified": "NOT VERIFIED", "unchecked": "signed, key not checked"}
+        mark = shown.get(self.verification or "", self.verification or "")
+        return f"{self.record.status} ({self.record.audited_at}) {mark}".rstrip()
 
     @property
     def proof_label(self) -> str:
@@ -70,9 +76,15 @@ class ScanRow:
             },
             "lineage_error": self.lineage_error,
             "governance": (
-                {"error": self.record_error}
+                {"error": self.record_error, "verified": False, "problem": self.record_error}
                 if self.record_error
-                else {**asdict(self.record), "proof_label": self.record.proof_label}
+                else {
+                    **asdict(self.record),
+                    "proof_label": self.record.proof_label,
+                    "verification": self.verification,
+                    "verified": self.verification == "verified",
+                    "problem": self.verification_problem,
+                }
                 if self.record
                 else None
             ),

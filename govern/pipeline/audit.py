@@ -18,6 +18,7 @@ from govern import __version__
 from govern.config.policy import Policy
 from govern.errors import GovernError
 from govern.model.results import AuditRun, VersionResult
+from govern.pipeline.attestation import attest
 from govern.pipeline.runner import (
     AuditOptions,
     Executor,
@@ -30,7 +31,7 @@ from govern.pipeline.runner import (
 )
 from govern.pipeline.version import VersionAudit, check, error_result, utcnow
 from govern.registry.client import Registry, VersionInfo, one_line
-from govern.registry.record import audit_history, record_audit
+from govern.registry.record import audit_history, finish_audit_run, start_audit_run
 from govern.render.outputs import OutputRequest, results_json, write_requested
 
 DEPENDENCIES = ("mlflow", "great-expectations", "fairlearn", "pandas", "scikit-learn", "jinja2")
@@ -106,27 +107,40 @@ def audit_one(
         result = replace(result, history=history)
     except GovernError as exc:
         result = replace(result, metadata={**result.metadata, "history_error": str(exc)})
+    libraries = environment()
+
+    def attested(version: VersionResult) -> VersionResult:
+        return attest(
+            version,
+            policy,
+            options.signing_key,
+            libraries=libraries,
+            signed_at=utcnow(),
+            info=info,
+        )
+
     if not options.write or result.metadata.get("reused_from"):
-        return result
+        return attested(result)
     from govern.render.html import render_version_report
 
     try:
-        single = new_run(registry, policy, [result], result.started_at)
-        html = render_version_report(result, single, templates=options.templates)
-        payload = results_json(single)
         with shielded():  # a record is written whole: the deadline waits for it
-            run_id = record_audit(
-                registry, policy.audit_experiment, policy.sha256, result, html, payload
-            )
+            run_id = start_audit_run(registry, policy.audit_experiment, policy.sha256, result)
+            result = attested(replace(result, metadata={**result.metadata, "audit_run_id": run_id}))
+            single = new_run(registry, policy, [result], result.started_at)
+            html = render_version_report(result, single, templates=options.templates)
+            payload = results_json(single)
+            finish_audit_run(registry, run_id, policy.sha256, result, html, payload)
     except GovernError as exc:
-        return replace(
+        failed = replace(
             result,
             checks=(
                 *result.checks,
                 check("registry.record", "registry", "error", f"verdict not recorded: {exc}"),
             ),
         )
-    return replace(result, metadata={**result.metadata, "audit_run_id": run_id})
+        return attested(failed)
+    return result
 
 
 def audit(
@@ -141,6 +155,7 @@ def audit(
     progress: Progress | None = None,
     timeout: float | None = None,
     jobs: int = 1,
+    signing_key: str | None = None,
 ) -> AuditRun:
     """Audit versions; every version ends with a verdict, in input order.
 
@@ -149,7 +164,7 @@ def audit(
     processes (this one and ``jobs - 1`` warm workers); the results are the same as with
     ``jobs=1``, in the same order.
     """
-    options = AuditOptions(write, load_model, templates, reuse)
+    options = AuditOptions(write, load_model, templates, reuse, signing_key)
     started = utcnow()
 
     def one(info: VersionInfo) -> VersionResult:
@@ -172,6 +187,14 @@ def audit(
     else:
         executor = SerialExecutor(one, progress)
     results = run_versions(versions, executor, registry, progress=progress, timeout=timeout)
+    # Versions the run could not reach (deadline, registry gone) were never attested by a worker.
+    libraries = environment()
+    results = [
+        r
+        if r.attestation
+        else attest(r, policy, signing_key, libraries=libraries, signed_at=utcnow())
+        for r in results
+    ]
     return new_run(registry, policy, results, started)
 
 
@@ -214,6 +237,7 @@ def audit_and_write(
     progress: Progress | None = None,
     timeout: float | None = None,
     jobs: int = 1,
+    signing_key: str | None = None,
 ) -> AuditRun:
     """Audit, then write every output ``outputs`` asks for; returns the run as written.
 
@@ -236,5 +260,6 @@ def audit_and_write(
             progress=progress,
             timeout=timeout,
             jobs=jobs,
+            signing_key=signing_key,
         )
         return write_requested(run, outputs, say=say)

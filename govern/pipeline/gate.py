@@ -50,6 +50,7 @@ def gate(
     progress: Progress | None = None,
     timeout: float | None = None,
     outputs: OutputRequest | None = None,
+    signing_key: str | None = None,
 ) -> GateResult:
     """Audit the one version ``selector`` names; move ``promote_to`` only if it passed.
 
@@ -69,6 +70,7 @@ def gate(
             templates=outputs.templates if outputs is not None else templates,
             progress=progress,
             timeout=timeout,
+            signing_key=signing_key,
         )
         if outputs is None:
             return result
@@ -87,6 +89,7 @@ def _gate(
     templates: Path | None,
     progress: Progress | None,
     timeout: float | None,
+    signing_key: str | None,
 ) -> GateResult:
     if not selector.single:
         raise UsageError(
@@ -106,6 +109,7 @@ def _gate(
         templates=templates,
         progress=progress,
         timeout=timeout,
+        signing_key=signing_key,
     )
     result = run.versions[0]
     if promote_to is None:

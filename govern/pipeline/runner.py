@@ -84,6 +84,8 @@ class AuditOptions:
     load_model: bool = True
     templates: Path | None = None
     reuse: bool = False
+    signing_key: str | None = None
+    """Path of the private key that signs each version's attestation; ``None``: unsigned."""
 
 
 def not_audited(

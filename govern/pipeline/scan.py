@@ -5,16 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from govern.config.policy import Policy
 from govern.errors import GovernError
 from govern.model.record import AuditRecord, RecordError
 from govern.model.scan import ScanRow
+from govern.pipeline.verify import TrustedKeys, verify_record
 from govern.redact import redact_uri
 from govern.registry.client import Registry, VersionInfo
 from govern.registry.lineage import find_lineage
 from govern.registry.record import read_record
 
 
-def scan_versions(registry: Registry, versions: Sequence[VersionInfo]) -> list[ScanRow]:
+def scan_versions(
+    registry: Registry,
+    versions: Sequence[VersionInfo],
+    trust: TrustedKeys | None = None,
+    policy: Policy | None = None,
+) -> list[ScanRow]:
+    """One row per version; each recorded status checked against its attestation (signature
+    and record; ``govern verify`` also re-hashes the model and the data)."""
+    trust = trust or TrustedKeys((), False)
     rows = []
     for info in versions:
         name = source = digest = error = None
@@ -33,6 +43,7 @@ def scan_versions(registry: Registry, versions: Sequence[VersionInfo]) -> list[S
             record = read_record(info.tags)
         except RecordError as exc:
             record_error = str(exc)
+        checked = verify_record(registry, info, trust, policy=policy)
         rows.append(
             ScanRow(
                 model=info.model,
@@ -46,6 +57,8 @@ def scan_versions(registry: Registry, versions: Sequence[VersionInfo]) -> list[S
                 lineage_error=error,
                 record=record,
                 record_error=record_error,
+                verification=checked.outcome if checked else None,
+                verification_problem=checked.problem if checked else None,
             )
         )
     return rows

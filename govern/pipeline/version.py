@@ -229,7 +229,7 @@ class VersionAudit:
                 )
                 if current:
                     self.metadata["fingerprint"] = current
-                if self.reuse:
+                if self.reuse and self._record_trusted(info):
                     reused = reusable(self.registry, info, current)
                     if reused is not None:
                         return reused
@@ -267,6 +267,17 @@ class VersionAudit:
             ):
                 self._fairness_on_chosen_data(entry, df, held_out_frame)
         return self.result(entry)
+
+    def _record_trusted(self, info: VersionInfo) -> bool:
+        """Under a trust list only a verified record may be reused: a forged or unsigned one
+        is recomputed, never copied into new evidence."""
+        from govern.pipeline.verify import trusted_keys, verify_record
+
+        trust = self.policy.trust
+        if trust is None or not trust.requires_signatures:
+            return True
+        checked = verify_record(self.registry, info, trusted_keys(self.policy))
+        return checked is not None and checked.outcome == "verified"
 
     def _fetch_evaluation(
         self, evaluation: TrainingInput | None, dest: Path

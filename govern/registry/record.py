@@ -9,6 +9,7 @@ a verdict beside another audit's run id (``govern.model.record``).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,8 @@ from govern.registry.client import READY, Registry, VersionInfo
 TAG_RECORD = "govern.audit"
 """The version's one record tag: status, date, audit run, policy and proof, as JSON."""
 TAG_POLICY_SHA = "govern.policy_sha256"
+ATTESTATION_ARTIFACT = "attestation.intoto.json"
+"""The DSSE envelope of the audit, an artifact of its run."""
 TAG_FINGERPRINT = "govern.fingerprint"
 TAG_TRAINING_SHA = "govern.training_sha256"
 """On each audit run: the full SHA-256 of the training data it read. The earliest one recorded
@@ -53,12 +56,16 @@ def record_audit(
     report_html: str,
     results_json: str,
 ) -> str:
-    """Record the audit as a run in the audit experiment, then write the version's record.
+    """Record the audit as a run in the audit experiment, then write the version's record."""
+    run_id = start_audit_run(registry, experiment, policy_sha256, result)
+    finish_audit_run(registry, run_id, policy_sha256, result, report_html, results_json)
+    return run_id
 
-    The record goes last, in one tag: if anything before it fails, the version keeps its previous
-    complete record (or none) and the half-written run is marked FAILED. The training run is
-    never touched.
-    """
+
+def start_audit_run(
+    registry: Registry, experiment: str, policy_sha256: str, result: VersionResult
+) -> str:
+    """Create the audit run, so its id can be part of what the attestation signs."""
     client = registry.client
     experiment_id = registry.audit_experiment_id(experiment)
     run = registry.call(
@@ -79,20 +86,34 @@ def record_audit(
             TAG_FINGERPRINT: str(result.metadata.get("fingerprint") or ""),
         },
     )
-    run_id = run.info.run_id
+    return str(run.info.run_id)
+
+
+def finish_audit_run(
+    registry: Registry,
+    run_id: str,
+    policy_sha256: str,
+    result: VersionResult,
+    report_html: str,
+    results_json: str,
+) -> None:
+    """Upload the evidence (results, report, attestation), then write the version's record.
+
+    The record goes last, in one tag: if anything before it fails, the version keeps its previous
+    complete record (or none) and the half-written run is marked FAILED. The training run is
+    never touched.
+    """
     try:
         _log_evidence(registry, run_id, result, report_html, results_json)
     except BaseException:
-        # The version keeps its previous record; the half-written run says it never finished.
         with contextlib.suppress(Exception):
-            client.set_terminated(run_id, "FAILED")
+            registry.client.set_terminated(run_id, "FAILED")
         raise
-    record = record_of(result, str(run_id), policy_sha256)
+    record = record_of(result, run_id, policy_sha256)
     registry.set_version_tags(
         VersionInfo(result.model, result.version, (), None, "", READY),
         {TAG_RECORD: record.to_tag()},
     )
-    return str(run_id)
 
 
 def _log_evidence(
@@ -112,6 +133,14 @@ def _log_evidence(
     registry.call("logging audit metrics", client.log_batch, run_id, metrics=metrics)
     registry.call("uploading results.json", client.log_text, run_id, results_json, "results.json")
     registry.call("uploading report.html", client.log_text, run_id, report_html, "report.html")
+    if result.attestation:
+        registry.call(
+            "uploading the attestation",
+            client.log_text,
+            run_id,
+            json.dumps(result.attestation.get("envelope"), indent=2),
+            ATTESTATION_ARTIFACT,
+        )
     registry.call("finishing the audit run", client.set_terminated, run_id, "FINISHED")
 
 
@@ -120,7 +149,11 @@ def record_of(result: VersionResult, run_id: str, policy_sha256: str) -> AuditRe
     data = result.training_data
     proof = data.proof if data else None
     pinned_at = (data.pinned.get("pinned_at") if data else None) or result.finished_at
+    attestation = result.attestation or {}
+    keyids = attestation.get("keyids") or ()
     return AuditRecord(
+        attestation_sha256=attestation.get("envelope_sha256"),
+        keyid=keyids[0] if keyids else None,
         status=result.verdict,
         audited_at=result.finished_at,
         audit_run_id=run_id,

@@ -49,3 +49,13 @@ def report_href(result: VersionResult) -> str:
     results.json someone edited, and an href must not carry user data.
     """
     return f"{REPORTS_DIR}/{report_filename(result)}"
+
+
+ATTESTATIONS_DIR = "attestations"
+
+
+def attestation_href(result: VersionResult) -> str:
+    """Where a version's DSSE envelope is written, relative to the output folder: beside
+    ``results.json``, named like its report, for tools that verify envelopes one by one."""
+    stem = report_filename(result).removesuffix(".html")
+    return f"{ATTESTATIONS_DIR}/{stem}.intoto.json"

@@ -19,7 +19,13 @@ from govern.model.results import SCHEMA_VERSION, AuditRun
 from govern.render.environment import make_environment
 from govern.render.html import INDEX_TEMPLATE, REPORT_TEMPLATE, SURROGATES, render_page
 from govern.render.index import INDEX_SORTS, index_context, index_rows
-from govern.render.names import REPORTS_DIR, RESULTS_NAME, SUMMARY_NAME, report_href
+from govern.render.names import (
+    REPORTS_DIR,
+    RESULTS_NAME,
+    SUMMARY_NAME,
+    attestation_href,
+    report_href,
+)
 from govern.render.views import version_context
 
 PAPERS = ("A4", "Letter")
@@ -144,6 +150,11 @@ def write_outputs(
             render_page(env, INDEX_TEMPLATE, index_context(written, s.key, rows)),
         )
         for s in INDEX_SORTS
+    )
+    pages.extend(
+        (out_dir / attestation_href(v), json.dumps(v.attestation["envelope"], indent=2) + "\n")
+        for v in versions
+        if v.attestation and v.attestation.get("envelope")
     )
     pages.append((out_dir / SUMMARY_NAME, _summary(written, report_base)))
     pages.append((out_dir / RESULTS_NAME, results_json(written)))

@@ -7,6 +7,7 @@ number wrong: every count, share and comparison is made here, from the same ``Ve
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -286,6 +287,39 @@ def _identity_view(result: VersionResult, run: AuditRun) -> dict[str, Any]:
     }
 
 
+def evidence_view(result: VersionResult) -> dict[str, Any]:
+    """The attestation as a reviewer reads it; decoded with the standard library only (the
+    signature itself is checked by ``govern verify``, not by a renderer)."""
+    attestation = result.attestation if isinstance(result.attestation, Mapping) else {}
+    envelope = attestation.get("envelope")
+    statement: Mapping[str, Any] = {}
+    if isinstance(envelope, Mapping):
+        try:
+            decoded = json.loads(base64.b64decode(str(envelope.get("payload", ""))))
+            statement = decoded if isinstance(decoded, Mapping) else {}
+        except ValueError:
+            statement = {}
+    predicate = statement.get("predicate")
+    predicate = predicate if isinstance(predicate, Mapping) else {}
+    subjects = [
+        {"name": str(subject.get("name")), "sha256": str(subject["digest"].get("sha256"))}
+        for subject in statement.get("subject") or ()
+        if isinstance(subject, Mapping) and isinstance(subject.get("digest"), Mapping)
+    ]
+    keyids = [str(k) for k in attestation.get("keyids") or ()]
+    return {
+        "present": bool(envelope),
+        "signed": bool(attestation.get("signed")) and bool(keyids),
+        "keyids": keyids,
+        "envelope_sha256": attestation.get("envelope_sha256"),
+        "predicate_type": statement.get("predicateType"),
+        "signed_at": predicate.get("signed_at"),
+        "results_sha256": predicate.get("results_sha256"),
+        "previous_record": predicate.get("previous_record"),
+        "subjects": subjects,
+    }
+
+
 def _model_requirements(rows: Any) -> list[dict[str, Any]] | None:
     """The model's declared pins beside the installed versions; ``None`` when not recorded."""
     if not isinstance(rows, list):
@@ -374,6 +408,7 @@ def version_context(result: VersionResult, run: AuditRun) -> dict[str, Any]:
         "representation_error": meta.get("representation_error"),
         "fairness": fairness_view(result.fairness, result),
         "fairness_not_applicable": meta.get("fairness_not_applicable"),
+        "evidence": evidence_view(result),
         "key_disparity": key_disparity(result),
         "policy": _policy_view(result),
         "history": _history_view(result, run),

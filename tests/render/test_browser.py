@@ -435,7 +435,7 @@ def test_printed_report_pages_carry_header_footer_verdict_and_whole_sign_off(
         assert f"Page {number} of {len(pages)}" in text, number
         assert "verdict FAIL" in text, number
     assert "FAIL" in pages[0] and "must not be promoted" in pages[0]
-    signing = [p for p in pages if "9. Reviewer sign-off" in p]
+    signing = [p for p in pages if "10. Reviewer sign-off" in p]
     assert len(signing) == 1
     for label in ("Reviewer name", "Role / function", "Decision", "Date", "Signature"):
         assert label in signing[0], label  # the block is whole on its page

@@ -106,7 +106,7 @@ def test_scan_shows_an_unreadable_record_and_never_audited() -> None:
     bad = ScanRow("m", "1", (), "abc", "READY", "d", "/data", "1", None, None, "not JSON")
     never = ScanRow("m", "2", (), "abc", "READY", "d", "/data", "1", None, None)
     rows = json.loads(render_scan([bad, never], "json"))
-    assert rows[0]["governance"] == {"error": "not JSON"}
+    assert rows[0]["governance"] == {"error": "not JSON", "verified": False, "problem": "not JSON"}
     assert rows[1]["governance"] is None
     table = render_scan([bad, never], ScanFormat.TABLE)
     assert "unreadable record: not JSON" in table and "never audited" in table

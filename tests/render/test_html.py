@@ -384,7 +384,8 @@ SECTIONS = [
     "6. Fairness",
     "7. Policy",
     "8. Audit history",
-    "9. Reviewer sign-off",
+    "9. Evidence",
+    "10. Reviewer sign-off",
 ]
 SECTION_IDS = [
     "verdict",
@@ -395,6 +396,7 @@ SECTION_IDS = [
     "fairness",
     "policy",
     "history",
+    "evidence",
     "sign-off",
 ]
 
@@ -1364,7 +1366,7 @@ def test_hostile_registry_and_data_values_render_as_text() -> None:
         assert f"{label}{HOSTILE}" in text, label
     assert json.dumps(f"unexpected{HOSTILE}", ensure_ascii=False) in text  # examples: JSON text
     assert f"javascript:alert(1)//{HOSTILE}" in text
-    assert len(page.root.find_all("section")) == 9  # no markup closed or opened by the data
+    assert len(page.root.find_all("section")) == 10  # no markup closed or opened by the data
     assert page.h2s() == SECTIONS
     # the group name reaches the chart as text: escaped by matplotlib, never an element
     (chart,) = page.charts()
