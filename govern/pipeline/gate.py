@@ -50,11 +50,13 @@ def gate(
     progress: Progress | None = None,
     timeout: float | None = None,
     outputs: OutputRequest | None = None,
+    env_manager: str = "local",
 ) -> GateResult:
     """Audit the one version ``selector`` names; move ``promote_to`` only if it passed.
 
     With ``outputs`` the requested files are written too (checked before any work), and the
     report recorded in the registry and the one written to a folder share their charts.
+    ``env_manager`` says where the model predicts (``govern.pipeline.sandbox``).
     """
     if outputs is not None:
         outputs.check()
@@ -69,6 +71,7 @@ def gate(
             templates=outputs.templates if outputs is not None else templates,
             progress=progress,
             timeout=timeout,
+            env_manager=env_manager,
         )
         if outputs is None:
             return result
@@ -87,6 +90,7 @@ def _gate(
     templates: Path | None,
     progress: Progress | None,
     timeout: float | None,
+    env_manager: str,
 ) -> GateResult:
     if not selector.single:
         raise UsageError(
@@ -106,6 +110,7 @@ def _gate(
         templates=templates,
         progress=progress,
         timeout=timeout,
+        env_manager=env_manager,
     )
     result = run.versions[0]
     if promote_to is None:

@@ -84,6 +84,9 @@ class AuditOptions:
     load_model: bool = True
     templates: Path | None = None
     reuse: bool = False
+    env_manager: str = "local"
+    """Where the model predicts: ``local`` or an MLflow environment manager (``virtualenv``,
+    ``uv``); see ``govern.pipeline.sandbox``."""
 
 
 def not_audited(
