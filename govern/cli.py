@@ -54,6 +54,8 @@ RUN_FORMATS = ["table", "json", "markdown"]
 renderer; a test checks the two agree."""
 SCAN_FORMATS = ["table", "json"]
 """Likewise ``govern.render.formats.ScanFormat``."""
+MODEL_ENV_MANAGERS = ["local", "virtualenv", "uv"]
+"""Likewise ``govern.pipeline.sandbox.MODEL_ENV_MANAGERS``."""
 
 
 def _say(message: str) -> None:
@@ -229,6 +231,7 @@ class RunArgs:
     paper: str
     timeout: float | None
     signing_key: Path | None
+    model_env_manager: str
     tracking_uri: str | None
 
     def outputs(self) -> OutputRequest:
@@ -283,6 +286,19 @@ def run_options(fn: F) -> F:
                 is_flag=True,
                 help="Do not load the model (loading runs its code); fairness checks then "
                 "report an error, which fails closed.",
+            ),
+            click.option(
+                "--model-env-manager",
+                type=click.Choice(MODEL_ENV_MANAGERS),
+                default="local",
+                show_default=True,
+                envvar="GOVERN_MODEL_ENV_MANAGER",
+                help="Where the model predicts. Always in a separate process that gets no "
+                "credentials, signing key or tracking URI; 'local' uses govern's Python, "
+                "'virtualenv' and 'uv' the model's own pinned environment as MLflow builds it "
+                "(may download packages; kept in $GOVERN_MODEL_ENV_ROOT, default "
+                "~/.cache/govern/model-envs). Not the policy key model_env, which compares the "
+                "model's declared requirements with what is installed.",
             ),
             click.option(
                 "--templates",
@@ -497,6 +513,7 @@ def audit_cmd(
         timeout=args.timeout,
         jobs=jobs if jobs is not None else _default_jobs(len(versions)),
         signing_key=signing_key,
+        env_manager=args.model_env_manager,
     )
     _emit(run, args.fmt)
     sys.exit(_exit_code(run))
@@ -544,6 +561,7 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
         timeout=args.timeout,
         outputs=outputs,
         signing_key=signing_key,
+        env_manager=args.model_env_manager,
     )
     _emit(result.run, args.fmt)
     _say(result.message)

@@ -84,18 +84,26 @@ def audit_one(
     templates: Path | None = None,
     reuse: bool = False,
     options: AuditOptions | None = None,
+    env_manager: str = "local",
 ) -> VersionResult:
     """Audit one version and, unless ``write`` is false, record the verdict.
 
     With ``reuse``, a version whose model files, training data, policy and govern version are
     unchanged since its last recorded pass or fail gets that recorded result back (marked in
     ``metadata.reused_from``) instead of a recomputation; nothing new is written for it.
-    ``options`` gives all four at once (what the runner passes to workers).
+    ``options`` gives them all at once (what the runner passes to workers). ``env_manager``
+    says where the model predicts (``govern.pipeline.sandbox.MODEL_ENV_MANAGERS``).
     """
-    options = options or AuditOptions(write, load_model, templates, reuse)
+    options = options or AuditOptions(write, load_model, templates, reuse, env_manager=env_manager)
     try:
         result = VersionAudit(
-            registry, policy, info, options.load_model, options.reuse, options.write
+            registry,
+            policy,
+            info,
+            options.load_model,
+            options.reuse,
+            options.write,
+            options.env_manager,
         ).run()
     except Exception as exc:  # a bug or fault in a step must still end as an error verdict
         why = exc if isinstance(exc, GovernError) else one_line(exc)
@@ -156,6 +164,7 @@ def audit(
     timeout: float | None = None,
     jobs: int = 1,
     signing_key: str | None = None,
+    env_manager: str = "local",
 ) -> AuditRun:
     """Audit versions; every version ends with a verdict, in input order.
 
@@ -164,7 +173,9 @@ def audit(
     processes (this one and ``jobs - 1`` warm workers); the results are the same as with
     ``jobs=1``, in the same order.
     """
-    options = AuditOptions(write, load_model, templates, reuse, signing_key)
+    options = AuditOptions(
+        write, load_model, templates, reuse, signing_key=signing_key, env_manager=env_manager
+    )
     started = utcnow()
 
     def one(info: VersionInfo) -> VersionResult:
@@ -238,6 +249,7 @@ def audit_and_write(
     timeout: float | None = None,
     jobs: int = 1,
     signing_key: str | None = None,
+    env_manager: str = "local",
 ) -> AuditRun:
     """Audit, then write every output ``outputs`` asks for; returns the run as written.
 
@@ -261,5 +273,6 @@ def audit_and_write(
             timeout=timeout,
             jobs=jobs,
             signing_key=signing_key,
+            env_manager=env_manager,
         )
         return write_requested(run, outputs, say=say)

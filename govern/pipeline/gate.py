@@ -51,11 +51,13 @@ def gate(
     timeout: float | None = None,
     outputs: OutputRequest | None = None,
     signing_key: str | None = None,
+    env_manager: str = "local",
 ) -> GateResult:
     """Audit the one version ``selector`` names; move ``promote_to`` only if it passed.
 
     With ``outputs`` the requested files are written too (checked before any work), and the
     report recorded in the registry and the one written to a folder share their charts.
+    ``env_manager`` says where the model predicts (``govern.pipeline.sandbox``).
     """
     if outputs is not None:
         outputs.check()
@@ -71,6 +73,7 @@ def gate(
             progress=progress,
             timeout=timeout,
             signing_key=signing_key,
+            env_manager=env_manager,
         )
         if outputs is None:
             return result
@@ -90,6 +93,7 @@ def _gate(
     progress: Progress | None,
     timeout: float | None,
     signing_key: str | None,
+    env_manager: str,
 ) -> GateResult:
     if not selector.single:
         raise UsageError(
@@ -110,6 +114,7 @@ def _gate(
         progress=progress,
         timeout=timeout,
         signing_key=signing_key,
+        env_manager=env_manager,
     )
     result = run.versions[0]
     if promote_to is None:

@@ -86,6 +86,9 @@ class AuditOptions:
     reuse: bool = False
     signing_key: str | None = None
     """Path of the private key that signs each version's attestation; ``None``: unsigned."""
+    env_manager: str = "local"
+    """Where the model predicts: ``local`` or an MLflow environment manager (``virtualenv``,
+    ``uv``); see ``govern.pipeline.sandbox``."""
 
 
 def not_audited(

@@ -110,8 +110,10 @@ class VersionAudit:
         load_model: bool,
         reuse: bool = False,
         write: bool = True,
+        env_manager: str = "local",
     ):
         self.registry = registry
+        self.env_manager = env_manager
         self.policy = policy
         self.info = info
         self.write = write
@@ -136,6 +138,8 @@ class VersionAudit:
             "status": info.status,
             "tags": {k: v for k, v in info.tags.items() if not k.startswith("govern.")},
         }
+        if load_model:
+            self.metadata["model_env_manager"] = env_manager
 
     def add(self, result: CheckResult) -> None:
         self.checks.append(result)
@@ -226,6 +230,7 @@ class VersionAudit:
                         "training": _as_recorded(training),
                         "evaluation": _as_recorded(evaluation) if evaluation else None,
                     },
+                    env_manager=self.env_manager,
                 )
                 if current:
                     self.metadata["fingerprint"] = current
@@ -629,7 +634,8 @@ class VersionAudit:
             self.add(environment_check(rows, flavors, strict=entry.model_env == "strict"))
 
     def _predict(self, df: pd.DataFrame, label: str) -> Any:
-        """Predict with the registered model exactly as stored (already hashed)."""
+        """Predict with the registered model exactly as stored (already hashed), in a child
+        process that holds no credential (``govern.pipeline.sandbox``)."""
         from govern.pipeline.predict import predict
 
         if not self.load_model:
@@ -637,7 +643,7 @@ class VersionAudit:
         if self.model_dir is None:
             raise DataError(self.model_error or "model was not downloaded")
         uri = f"models:/{self.info.model}/{self.info.version}"
-        predictions = predict(self.model_dir, df, label, uri)
+        predictions = predict(self.model_dir, df, label, uri, env_manager=self.env_manager)
         if predictions.signature_inputs is not None:
             self.metadata["signature_inputs"] = predictions.signature_inputs
         if predictions.signature_outputs is not None:

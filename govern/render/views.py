@@ -256,6 +256,7 @@ _IDENTITY_KEYS = (
     "model_artifact_sha256",
     "signature_inputs",
     "signature_outputs",
+    "model_env_manager",
     "audit_run_id",
 )
 _ELSEWHERE_KEYS = (

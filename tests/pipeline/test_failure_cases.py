@@ -19,6 +19,7 @@ import base64
 import json
 import shutil
 import sqlite3
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import closing
@@ -26,6 +27,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import mlflow
 import numpy as np
 import pandas as pd
@@ -53,6 +55,11 @@ EXIT_FAIL = 1
 EXIT_ERROR = 3
 
 # --------------------------------------------------------------------------- real models
+
+
+# The model classes below are pickled with their code, as a model logged from a notebook is: the
+# prediction child that loads them cannot import this test module.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class EducationRule(PythonModel):

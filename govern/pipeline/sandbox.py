@@ -1,0 +1,221 @@
+"""Start the prediction child with nothing worth stealing, and end it whatever happens.
+
+A model's code runs when MLflow loads it. govern's own process holds what a malicious model
+would want: registry credentials in the environment or in the tracking URI, and (for signed
+evidence) the path of a signing key. So the model runs in a child process that is given an
+allow-listed environment (never govern's), a fresh empty HOME, a private working folder and no
+inherited descriptors beyond a closed stdin and two log files; where Linux allows it cheaply
+(``unshare``), in its own PID namespace, so govern's ``/proc/<pid>/environ`` and command line
+are not even visible. What this does not prevent is written in docs/governance.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import govern
+
+MODEL_ENV_MANAGERS = ("local", "virtualenv", "uv")
+"""Where the model predicts: govern's own interpreter, or the model's pinned environment built
+by MLflow's ``virtualenv`` (pyenv + venv + pip) or ``uv`` environment manager."""
+
+DEFAULT_BOUND = 1800.0
+"""Seconds a prediction child may run (building its environment included) before it is killed;
+``$GOVERN_PREDICT_TIMEOUT`` changes it. The run's ``--timeout`` still ends it earlier."""
+
+LOG_TAIL = 4096
+"""Bytes of the child's stderr read back, for the reason a crashed child gives."""
+
+_PASSED = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONHASHSEED", "SYSTEMROOT")
+_PASSED_PREFIXES = ("LC_",)
+_NETWORK = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_CERT",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_FIND_LINKS",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+)
+"""Passed only when an environment manager must install packages; the child drops them (PIP_*,
+UV_*) before it runs the model. Proxies and CA bundles stay: the model's libraries may need them
+too."""
+
+
+class ChildFailed(Exception):
+    """The child ended without an answer: crashed, killed, or over its bound."""
+
+
+@dataclass(frozen=True)
+class Child:
+    """What one child run left behind in its private folder."""
+
+    folder: Path
+    returncode: int
+
+    def stderr_tail(self) -> str:
+        """The last non-empty line the child wrote to stderr (bounded), for a message."""
+        path = self.folder / "stderr.log"
+        try:
+            with path.open("rb") as fh:
+                fh.seek(max(path.stat().st_size - LOG_TAIL, 0))
+                text = fh.read(LOG_TAIL).decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return lines[-1][:300] if lines else ""
+
+
+def bound() -> float:
+    """The per-prediction bound in seconds, from ``$GOVERN_PREDICT_TIMEOUT`` if it is valid."""
+    try:
+        value = float(os.environ.get("GOVERN_PREDICT_TIMEOUT", ""))
+    except ValueError:
+        return DEFAULT_BOUND
+    return value if value > 0 else DEFAULT_BOUND
+
+
+def env_root() -> Path:
+    """Where MLflow's environment managers keep the environments they build (reused across
+    audits: building one downloads the model's libraries). ``$GOVERN_MODEL_ENV_ROOT`` moves it."""
+    given = os.environ.get("GOVERN_MODEL_ENV_ROOT")
+    if given:
+        return Path(given).expanduser()
+    return Path.home() / ".cache" / "govern" / "model-envs"
+
+
+def child_environment(folder: Path, manager: str) -> dict[str, str]:
+    """The child's whole environment: an allow-list, never a copy of govern's minus secrets
+    (a deny-list misses the next credential variable someone invents)."""
+    env = {k: v for k, v in os.environ.items() if k in _PASSED or k.startswith(_PASSED_PREFIXES)}
+    tools = [str(Path(sys.executable).parent)]
+    uv = shutil.which("uv") or shutil.which("uv", path=tools[0])
+    if uv:
+        tools.append(str(Path(uv).parent))
+    env["PATH"] = os.pathsep.join([*dict.fromkeys(tools), env.get("PATH", os.defpath)])
+    env.update(
+        HOME=str(folder / "home"),
+        TMPDIR=str(folder / "tmp"),
+        PYTHONPATH=str(folder / "lib"),
+        PYTHONNOUSERSITE="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="1",
+    )
+    if manager != "local":
+        env.update({k: v for k, v in os.environ.items() if k in _NETWORK})
+        root = env_root()
+        env["UV_CACHE_DIR"] = str(root / "uv-cache")
+        env["PYENV_ROOT"] = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+        pyenv = shutil.which("pyenv") or str(Path(env["PYENV_ROOT"]) / "bin" / "pyenv")
+        if Path(pyenv).exists():
+            env["PATH"] = f"{Path(pyenv).parent}{os.pathsep}{env['PATH']}"
+    return env
+
+
+@contextlib.contextmanager
+def private_folder() -> Iterator[Path]:
+    """A fresh folder only this user can open: the child's working directory, HOME and TMPDIR,
+    and ``lib/govern`` (a link to govern's package, the one thing put on its import path, so a
+    model pickled with govern's classes loads and nothing else of govern's environment leaks
+    in). Removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="govern-predict-"))
+    try:
+        for sub in ("home", "tmp", "lib"):
+            (folder / sub).mkdir(mode=0o700)
+        (folder / "lib" / "govern").symlink_to(Path(govern.__file__).resolve().parent)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@functools.cache
+def namespace_prefix() -> tuple[str, ...]:
+    """``unshare`` arguments that put the child in its own user and PID namespaces (with its own
+    /proc), if this machine allows it; else nothing and the child is a plain process."""
+    unshare = shutil.which("unshare")
+    if unshare is None or not sys.platform.startswith("linux"):
+        return ()
+    prefix = (
+        unshare,
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+    )
+    try:
+        probe = subprocess.run(
+            [*prefix, "true"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            env={"PATH": os.environ.get("PATH", os.defpath)},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return prefix if probe.returncode == 0 else ()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """End the child and everything it started (it leads its own process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+
+def run_child(folder: Path, manager: str, seconds: float) -> Child:
+    """Run ``govern.pipeline.predict_child`` in ``folder`` and wait at most ``seconds``.
+
+    The child leads a new process group, so whatever stops this wait (its bound, the run's
+    ``--timeout`` alarm raising here, an interrupt) kills it and its descendants before the
+    exception goes on; under ``unshare --kill-child`` it also dies with this process.
+    """
+    command = [
+        *namespace_prefix(),
+        sys.executable,
+        "-m",
+        "govern.pipeline.predict_child",
+    ]
+    env: Mapping[str, str] = child_environment(folder, manager)
+    with (folder / "stdout.log").open("wb") as out, (folder / "stderr.log").open("wb") as err:
+        proc = subprocess.Popen(
+            command,
+            cwd=folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            close_fds=True,
+            start_new_session=True,
+        )
+    try:
+        returncode = proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise ChildFailed(f"no answer within {seconds:g} s; the process was killed") from None
+    finally:
+        _kill_group(proc)  # also reaps strays a finished child left in its group
+    return Child(folder, returncode)
