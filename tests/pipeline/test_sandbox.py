@@ -25,6 +25,7 @@ from helpers import LABEL, POSITIVE, audit_json, govern_subprocess, results_of, 
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
 
+from govern.attest.keys import generate_keypair
 from govern.pipeline import sandbox
 from govern.track import log_training_data
 
@@ -32,7 +33,6 @@ from govern.track import log_training_data
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 NEGATIVE = "<=50K"
-KEY_SECRET = "govern-signing-key-secret-5f1c0e"
 PASSWORD = "secret-tracking-password-9a7d"
 AWS_SECRET = "aws-secret-access-key-3b2e"
 
@@ -219,8 +219,8 @@ def policy(tmp_path: Path) -> Path:
 
 def test_model_code_finds_no_secret(sqlite_uri, tmp_path, tmp_path_factory, adult, policy):
     keys = tmp_path_factory.mktemp("keys")
-    key = keys / "govern-signing.key"
-    key.write_text(KEY_SECRET)
+    key = generate_keypair(keys).private  # a real key: govern loads it to sign
+    key_secret = key.read_text().splitlines()[1]  # the base64 body of the PEM
     findings = tmp_path_factory.mktemp("findings") / "seen.json"
     _log(sqlite_uri, "snoop", adult.head(300), Snoop(str(findings)), tmp_path / "d" / "t.parquet")
     secrets = {
@@ -238,6 +238,7 @@ def test_model_code_finds_no_secret(sqlite_uri, tmp_path, tmp_path_factory, adul
 
     [v] = json.loads(stdout)["versions"]
     assert v["metadata"]["model_env_manager"] == "local"
+    assert v["attestation"]["signed"] is True  # govern read the key; the model (below) did not
     assert _fairness_model_check_absent(v), stderr  # the model predicted: fairness ran
     seen = json.loads(findings.read_text())
     if not sandbox.namespace_prefix():  # no PID namespace here: /proc of govern is visible
@@ -246,7 +247,7 @@ def test_model_code_finds_no_secret(sqlite_uri, tmp_path, tmp_path_factory, adul
     else:
         assert seen["ppid"] == 0 and seen["other_processes"] == {}
     text = json.dumps(seen)
-    for secret in (KEY_SECRET, str(key), keys.name, PASSWORD, AWS_SECRET, "auditor"):
+    for secret in (key_secret, str(key), keys.name, PASSWORD, AWS_SECRET, "auditor"):
         assert secret not in text
     registry_path = sqlite_uri.removeprefix("sqlite:///")
     assert registry_path not in text and str(Path(registry_path).parent) not in text
