@@ -88,13 +88,15 @@ def fingerprint(
     libraries: Mapping[str, str],
     evaluation_sha256: str | None = None,
     recorded: Mapping[str, Any] | None = None,
+    waivers: Mapping[str, Any] | None = None,
 ) -> str | None:
     """What an audit of this version is a pure function of; ``None`` if not fully known.
 
     Everything that can change an outcome is in it: the model files, the data, what the run
     recorded about the data (``recorded``: MLflow's digest, govern.track's tags), the policy
-    with the content of every pack, and the versions of govern and of the libraries that
-    compute.
+    with the content of every pack, the waivers (``waivers``: the file's SHA-256 and which
+    waivers covering this version are in force), and the versions of govern and of the libraries
+    that compute.
     """
     if not model_sha256:
         return None
@@ -109,6 +111,8 @@ def fingerprint(
         "libraries": dict(libraries),
         "recorded": dict(recorded or {}),
     }
+    if waivers is not None:  # absent rather than null: runs without waivers keep their prints
+        parts["waivers"] = dict(waivers)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
