@@ -171,9 +171,7 @@ def test_editing_the_waivers_file_recomputes_a_reused_result(sqlite_uri, tmp_pat
         != (first["versions"][0]["metadata"]["fingerprint"])
     )
     assert checks_of(edited)[CHECK]["waiver"]["reason"] == "Retrain moved to next sprint"
-    recorded = json.loads(
-        MlflowClient(sqlite_uri, sqlite_uri)
-        .get_model_version("credit-reuse", version)
-        .tags["govern.audit"]
-    )
+    client = MlflowClient(sqlite_uri, sqlite_uri)
+    recorded = json.loads(client.get_model_version("credit-reuse", version).tags["govern.audit"])
     assert recorded["status"] == "pass"
+    assert client.get_run(recorded["audit_run_id"]).data.tags["govern.waivers"] == "W-2026-014"
