@@ -216,6 +216,15 @@ paper_option = click.option(
 )
 
 
+waivers_option = click.option(
+    "--waivers",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Waivers file (approved, expiring exceptions to failed checks). Overrides the "
+    "policy's 'waivers' key.",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunArgs:
     """The options audit and gate share, as one value (sqlite-utils' option bundles)."""
@@ -232,6 +241,7 @@ class RunArgs:
     timeout: float | None
     signing_key: Path | None
     model_env_manager: str
+    waivers: Path | None
     tracking_uri: str | None
 
     def outputs(self) -> OutputRequest:
@@ -322,6 +332,7 @@ def run_options(fn: F) -> F:
                 "attestation; default $GOVERN_SIGNING_KEY. Without one, attestations are "
                 "unsigned and marked so everywhere.",
             ),
+            waivers_option,
         ]
     ):
         wrapped = option(wrapped)
@@ -426,10 +437,14 @@ def _emit(run: AuditRun, fmt: str) -> None:
     from govern.render.formats import render_run
 
     _out(render_run(run, fmt))
+    for waiver_id in run.unused_waivers:
+        _say(f"govern: warning: waiver {waiver_id} matches no check of the audited versions")
     counts = run.counts()
+    waived = run.passed_with_waivers()
+    with_waivers = f" ({waived} with waivers)" if waived else ""
     _say(
-        f"{len(run.versions)} version(s): {counts['pass']} passed, {counts['fail']} failed, "
-        f"{counts['error']} error(s); verdict {run.verdict.upper()}"
+        f"{len(run.versions)} version(s): {counts['pass']} passed{with_waivers}, "
+        f"{counts['fail']} failed, {counts['error']} error(s); verdict {run.verdict.upper()}"
     )
 
 
@@ -495,7 +510,7 @@ def audit_cmd(
 
         warm_workers()
     outputs = args.outputs()
-    policy = load_policy(args.policy_path)
+    policy = load_policy(args.policy_path, waivers=args.waivers)
     signing_key = args.signing_key_path()
     registry = _registry(args.tracking_uri)
     versions = registry.resolve(
@@ -531,7 +546,8 @@ def audit_cmd(
 def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
     """Audit exactly one version; with --promote-to, move an alias only if it passed.
 
-    Exits 0 when the version passed (and the alias moved), 1 on a policy violation, 3 when a
+    A version that passes with waivers (failed checks an approved, unexpired waiver accepts)
+    passes. Exits 0 when the version passed (and the alias moved), 1 on a policy violation, 3 when a
     check could not run, 4 when the registry was unreachable or the deadline passed. The alias
     never moves on a failure or an error.
 
@@ -547,7 +563,7 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
     sel = parse_selector(selector)
     validate_promotion(promote_to, write=not args.no_write)
     outputs = args.outputs()
-    policy = load_policy(args.policy_path)
+    policy = load_policy(args.policy_path, waivers=args.waivers)
     signing_key = args.signing_key_path()
     registry = _registry(args.tracking_uri)
     result = gate(
@@ -771,3 +787,74 @@ def demo(out: Path) -> None:
 
     index = run_demo(out, progress=_say)
     _out(str(index))
+
+
+@main.group("waivers")
+def waivers_group() -> None:
+    """Inspect the waivers file: approved, expiring exceptions to failed checks.
+
+    \b
+    Examples:
+      govern waivers list --policy govern.yaml
+      govern waivers list --waivers waivers.yaml --expiring 14
+    """
+
+
+@waivers_group.command("list")
+@click.option(
+    "--waivers",
+    "waivers_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Waivers file. Default: the one the policy's 'waivers' key names.",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    envvar="GOVERN_POLICY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Policy file, for its 'waivers' and 'max_waiver_days'. Default: $GOVERN_POLICY, then "
+    "./govern.yaml; without one, --waivers is checked against the default of 90 days.",
+)
+@click.option(
+    "--expiring",
+    type=click.IntRange(min=0),
+    metavar="DAYS",
+    help="Exit 1 when a waiver expires within DAYS days (or has expired).",
+)
+@format_option(["table", "json"], "Output format on stdout.")
+@handle_errors
+def waivers_list(
+    waivers_path: Path | None, policy_path: Path | None, expiring: int | None, fmt: str
+) -> None:
+    """List waivers with their status: active, expired, or expires in N days (UTC).
+
+    Exits 1 when a waiver has expired or, with --expiring, expires within DAYS days; 0
+    otherwise; 2 when the file is invalid. Nothing is audited and the registry is not read.
+
+    \b
+    Examples:
+      govern waivers list --policy govern.yaml --expiring 14
+      govern waivers list --waivers waivers.yaml --format json
+    """
+    from govern.config.waivers import load_waivers, status_rows, today_utc
+    from govern.errors import UsageError
+    from govern.render.formats import render_waivers
+
+    waivers = None
+    if policy_path is not None or waivers_path is None:
+        from govern.config.policy import default_policy_path, load_policy
+
+        if policy_path is not None or default_policy_path().is_file():
+            waivers = load_policy(policy_path, waivers=waivers_path).waivers
+            if waivers is None:
+                raise UsageError("the policy names no waivers file: pass --waivers FILE")
+    if waivers is None:
+        if waivers_path is None:
+            raise UsageError("no waivers file: pass --waivers FILE or --policy FILE")
+        waivers = load_waivers(waivers_path)
+    today = today_utc()
+    _out(render_waivers(waivers.path, status_rows(waivers, today), fmt))
+    horizon = expiring if expiring is not None else -1
+    due = [w for w in waivers.waivers if (w.expires - today).days <= horizon or w.expired(today)]
+    sys.exit(EXIT_VIOLATION if due else EXIT_PASS)

@@ -18,7 +18,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,12 @@ from govern.config.fields import (
     type_name,
 )
 from govern.config.trust import Trust, parse_trust
+from govern.config.waivers import (
+    DEFAULT_MAX_WAIVER_DAYS,
+    WaiverSet,
+    load_waivers,
+    max_waiver_days,
+)
 from govern.config.yaml_loader import read_yaml
 from govern.model.specs import (
     DISPARITIES,
@@ -50,7 +56,7 @@ DEFAULT_POLICY_FILE = "govern.yaml"
 DEFAULT_AUDIT_EXPERIMENT = "govern-audits"
 DEFAULT_MIN_GROUP_SIZE = 30
 
-_TOP_KEYS = {"version", "audit_experiment", "models", "trust"}
+_TOP_KEYS = {"version", "audit_experiment", "models", "trust", "waivers", "max_waiver_days"}
 _ENTRY_KEYS = {
     "match",
     "packs",
@@ -158,6 +164,11 @@ class Policy:
     trust: Trust | None = None
     """Whose keys may sign audits and reviews; ``None``: unsigned records are accepted, and
     marked unsigned everywhere."""
+    max_waiver_days: int = DEFAULT_MAX_WAIVER_DAYS
+    waivers_file: str | None = None
+    """The ``waivers`` key, resolved against the policy's folder; ``None`` when not given."""
+    waivers: WaiverSet | None = None
+    """The waivers in force for this run: the policy's file, or the one ``--waivers`` named."""
 
     def for_model(self, name: str) -> ModelPolicy | None:
         """First entry whose glob matches wins; ``None`` means the version fails closed."""
@@ -448,8 +459,13 @@ def default_policy_path() -> Path:
     return Path(os.environ.get("GOVERN_POLICY") or DEFAULT_POLICY_FILE)
 
 
-def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
-    """Read and validate a policy file and every pack it names; raise PolicyError on any flaw."""
+def load_policy(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    waivers: str | os.PathLike[str] | None = None,
+) -> Policy:
+    """Read and validate a policy file, every pack it names and its waivers file (``waivers``
+    overrides the policy's ``waivers`` key); raise PolicyError on any flaw."""
     policy_path = Path(path) if path is not None else default_policy_path()
     if not policy_path.exists() and path is None:
         raise error(
@@ -462,9 +478,13 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     if data is None:
         raise where.error("the file is empty")
     try:
-        return _policy(data, where, policy_path, text, sha)
+        policy = _policy(data, where, policy_path, text, sha)
     except RecursionError:
         raise where.error("nested too deeply") from None
+    chosen = waivers if waivers is not None else policy.waivers_file
+    if chosen is None:
+        return policy
+    return replace(policy, waivers=load_waivers(chosen, policy.max_waiver_days))
 
 
 def _policy(data: Any, where: Where, policy_path: Path, text: str, sha: str) -> Policy:
@@ -500,7 +520,23 @@ def _policy(data: Any, where: Where, policy_path: Path, text: str, sha: str) -> 
         if "trust" in top
         else None
     )
-    return Policy(str(policy_path), sha, text, experiment, entries, trust)
+    max_days = DEFAULT_MAX_WAIVER_DAYS
+    if "max_waiver_days" in top:
+        max_days = max_waiver_days(top["max_waiver_days"], where / "max_waiver_days")
+    waivers_file = None
+    if "waivers" in top:
+        ref = as_text(top["waivers"], where / "waivers")
+        waivers_file = os.path.abspath(policy_path.resolve().parent / ref)
+    return Policy(
+        str(policy_path),
+        sha,
+        text,
+        experiment,
+        entries,
+        trust=trust,
+        max_waiver_days=max_days,
+        waivers_file=waivers_file,
+    )
 
 
 def _describe(value: Any) -> str:

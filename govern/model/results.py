@@ -15,10 +15,15 @@ from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
-Status = Literal["pass", "fail", "error"]
-"""What one check, one version or one run came to; an error is never a pass."""
+Status = Literal["pass", "fail", "error", "waived"]
+"""What one check came to; an error is never a pass, and a waived check is a failure that an
+approved, unexpired waiver accepts for now: never a pass either."""
+Verdict = Literal["pass", "fail", "error"]
+"""What one version or one run came to: waived checks do not fail a version, but they are listed
+wherever its verdict is shown."""
 CheckKind = Literal["policy", "lineage", "integrity", "quality", "fairness", "registry", "internal"]
 STATUSES: tuple[Status, ...] = typing.get_args(Status)
+VERDICTS: tuple[Verdict, ...] = typing.get_args(Verdict)
 KINDS: tuple[CheckKind, ...] = typing.get_args(CheckKind)
 
 
@@ -56,6 +61,43 @@ def jsonable(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class WaiverRef:
+    """The waiver that accepted a failed check, as the evidence must show it: who asked, who
+    approved, why, and until when (dates as ``YYYY-MM-DD``)."""
+
+    id: str
+    reason: str
+    requested_by: str
+    approved_by: str
+    created: str
+    expires: str
+    ticket: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "reason": self.reason,
+            "ticket": self.ticket,
+            "requested_by": self.requested_by,
+            "approved_by": self.approved_by,
+            "created": self.created,
+            "expires": self.expires,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WaiverRef:
+        return cls(
+            id=data["id"],
+            reason=data.get("reason", ""),
+            requested_by=data.get("requested_by", ""),
+            approved_by=data.get("approved_by", ""),
+            created=str(data.get("created", "")),
+            expires=str(data.get("expires", "")),
+            ticket=data.get("ticket"),
+        )
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """One check of one version; the unit a verdict is made of."""
 
@@ -74,12 +116,16 @@ class CheckResult:
     """What the value was compared with (JSON-able), if anything."""
     details: Mapping[str, Any] = field(default_factory=dict)
     """Everything else: for quality checks ``expectation_type``, ``kwargs`` and GX's ``result``."""
+    waiver: WaiverRef | None = None
+    """The waiver that accepted this failure; set exactly when the status is ``waived``."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"check {self.id}: unknown status {self.status!r}")
         if self.kind not in KINDS:
             raise ValueError(f"check {self.id}: unknown kind {self.kind!r}")
+        if (self.status == "waived") != (self.waiver is not None):
+            raise ValueError(f"check {self.id}: a waived check names its waiver, no other does")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,10 +136,12 @@ class CheckResult:
             "observed": jsonable(self.observed),
             "threshold": jsonable(self.threshold),
             "details": jsonable(self.details),
+            "waiver": self.waiver.to_dict() if self.waiver else None,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        waiver = data.get("waiver")
         return cls(
             id=data["id"],
             kind=data["kind"],
@@ -102,6 +150,7 @@ class CheckResult:
             observed=data.get("observed"),
             threshold=data.get("threshold"),
             details=data.get("details") or {},
+            waiver=WaiverRef.from_dict(waiver) if waiver else None,
         )
 
 
@@ -387,8 +436,9 @@ class HistoryEntry:
         )
 
 
-def verdict_of(checks: tuple[CheckResult, ...] | list[CheckResult]) -> Status:
-    """Fail closed: no checks is an error, any error beats any fail, only all-pass is a pass."""
+def verdict_of(checks: tuple[CheckResult, ...] | list[CheckResult]) -> Verdict:
+    """Fail closed: no checks is an error, any error beats any fail, then a pass (waived checks
+    do not fail a version: the waiver's approver accepted them until it expires)."""
     if not checks:
         return "error"
     statuses = {c.status for c in checks}
@@ -432,7 +482,7 @@ class VersionResult:
     ``signed`` and ``keyids``. Not part of what it signs (``govern.attest.statement``)."""
 
     @property
-    def verdict(self) -> Status:
+    def verdict(self) -> Verdict:
         return verdict_of(self.checks)
 
     @property
@@ -440,7 +490,31 @@ class VersionResult:
         return f"{self.model}/{self.version}"
 
     def failing_checks(self) -> tuple[CheckResult, ...]:
-        return tuple(c for c in self.checks if c.status != "pass")
+        """Checks that fail or could not run; waived checks are listed by ``waived_checks``."""
+        return tuple(c for c in self.checks if c.status in ("fail", "error"))
+
+    def waived_checks(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.status == "waived")
+
+    def passed_checks(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.status == "pass")
+
+    @property
+    def waivers(self) -> tuple[WaiverRef, ...]:
+        """The waivers applied to this version, once each, in check order."""
+        seen: dict[str, WaiverRef] = {}
+        for c in self.waived_checks():
+            if c.waiver is not None:
+                seen.setdefault(c.waiver.id, c.waiver)
+        return tuple(seen.values())
+
+    @property
+    def verdict_label(self) -> str:
+        """The verdict as every output words it: ``PASS · 1 waiver`` when waivers made it pass."""
+        count = len(self.waivers)
+        if self.verdict != "pass" or not count:
+            return self.verdict.upper()
+        return f"PASS · {count} waiver{'s' if count != 1 else ''}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -459,6 +533,10 @@ class VersionResult:
             "training_data": self.training_data.to_dict() if self.training_data else None,
             "evaluation_data": self.evaluation_data.to_dict() if self.evaluation_data else None,
             "checks": [c.to_dict() for c in self.checks],
+            "waivers": [
+                {**w.to_dict(), "checks": [c.id for c in self.waived_checks() if c.waiver == w]}
+                for w in self.waivers
+            ],
             "fairness": self.fairness.to_dict() if self.fairness else None,
             "representation": [r.to_dict() for r in self.representation],
             "history": [h.to_dict() for h in self.history],
@@ -496,13 +574,13 @@ class VersionResult:
         )
 
 
-def run_verdict(versions: tuple[VersionResult, ...] | list[VersionResult]) -> Status:
+def run_verdict(versions: tuple[VersionResult, ...] | list[VersionResult]) -> Verdict:
     """The run's verdict: an error anywhere is an error, then any fail, and nothing audited is an
     error (an empty audit proves nothing)."""
     return run_verdict_of([v.verdict for v in versions])
 
 
-def run_verdict_of(verdicts: Sequence[Any]) -> Status:
+def run_verdict_of(verdicts: Sequence[Any]) -> Verdict:
     """``run_verdict`` over the verdicts alone, as a results.json states them."""
     if not verdicts:
         return "error"
@@ -529,9 +607,15 @@ class AuditRun:
     environment: Mapping[str, str] = field(default_factory=dict)
     """Versions of govern's dependencies used for the run (mlflow, great-expectations, ...)."""
     schema_version: int = SCHEMA_VERSION
+    waivers_path: str | None = None
+    """The waivers file the run applied, ``None`` without one."""
+    waivers_sha256: str | None = None
+    """SHA-256 of that file's bytes: which exceptions the verdicts rest on."""
+    unused_waivers: tuple[str, ...] = ()
+    """Ids of waivers that matched no check of the audited versions (a warning, not a failure)."""
 
     @property
-    def verdict(self) -> Status:
+    def verdict(self) -> Verdict:
         return run_verdict(self.versions)
 
     @property
@@ -549,7 +633,7 @@ class AuditRun:
         return "retry" if retry else "fix"
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
         for v in self.versions:
             counts[v.verdict] += 1
         return counts
@@ -568,8 +652,14 @@ class AuditRun:
             "counts": self.counts(),
             "environment": dict(self.environment),
             "policy_text": self.policy_text,
+            "waivers_path": self.waivers_path,
+            "waivers_sha256": self.waivers_sha256,
+            "unused_waivers": list(self.unused_waivers),
             "versions": [v.to_dict() for v in self.versions],
         }
+
+    def passed_with_waivers(self) -> int:
+        return sum(1 for v in self.versions if v.verdict == "pass" and v.waivers)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuditRun:
@@ -584,4 +674,7 @@ class AuditRun:
             policy_text=data.get("policy_text", ""),
             environment=dict(data.get("environment") or {}),
             schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+            waivers_path=data.get("waivers_path"),
+            waivers_sha256=data.get("waivers_sha256"),
+            unused_waivers=tuple(data.get("unused_waivers") or ()),
         )

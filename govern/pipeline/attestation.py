@@ -67,7 +67,7 @@ def attest(
         policy_sha256=policy.sha256,
         policy_digest=policy.digest,
         packs_sha256=policy.packs_sha256(),
-        waivers_sha256=None,
+        waivers_sha256=policy.waivers.sha256 if policy.waivers else None,
         govern_version=__version__,
         libraries=libraries,
         signed_at=signed_at,

@@ -30,6 +30,7 @@ from govern.pipeline.runner import (
     shielded,
 )
 from govern.pipeline.version import VersionAudit, check, error_result, utcnow
+from govern.pipeline.waivers import unused_waivers
 from govern.registry.client import Registry, VersionInfo, one_line
 from govern.registry.record import audit_history, finish_audit_run, start_audit_run
 from govern.render.outputs import OutputRequest, results_json, write_requested
@@ -71,6 +72,9 @@ def new_run(
         versions=tuple(versions),
         policy_text=policy.text,
         environment=environment(),
+        waivers_path=policy.waivers.path if policy.waivers else None,
+        waivers_sha256=policy.waivers.sha256 if policy.waivers else None,
+        unused_waivers=unused_waivers(policy.waivers, versions),
     )
 
 

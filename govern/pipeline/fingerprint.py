@@ -89,15 +89,17 @@ def fingerprint(
     evaluation_sha256: str | None = None,
     recorded: Mapping[str, Any] | None = None,
     env_manager: str = "local",
+    waivers: Mapping[str, Any] | None = None,
 ) -> str | None:
     """What an audit of this version is a pure function of; ``None`` if not fully known.
 
     Everything that can change an outcome is in it: the model files, the data, what the run
     recorded about the data (``recorded``: MLflow's digest, govern.track's tags), the policy
-    with the content of every pack, and the versions of govern and of the libraries that
-    compute. Predicting in the model's own environment (``env_manager`` other than ``local``)
-    may change the predictions, so it is in it too; ``local`` adds nothing, which keeps the
-    fingerprints recorded before the option existed.
+    with the content of every pack, the waivers (``waivers``: the file's SHA-256 and which
+    waivers covering this version are in force), and the versions of govern and of the libraries
+    that compute. Predicting in the model's own environment (``env_manager`` other than
+    ``local``) may change the predictions, so it is in it too; ``local`` adds nothing, which keeps
+    the fingerprints recorded before the option existed.
     """
     if not model_sha256:
         return None
@@ -114,6 +116,8 @@ def fingerprint(
     }
     if env_manager != "local":
         parts["model_env_manager"] = env_manager
+    if waivers is not None:  # absent rather than null: runs without waivers keep their prints
+        parts["waivers"] = dict(waivers)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

@@ -341,7 +341,7 @@ def run_versions(
                 bad = result.failing_checks()
                 why = f": {bad[0].summary}" if bad else ""
                 progress(
-                    f"[{len(results)}/{total}] {versions[i].ref}: {result.verdict.upper()}{why}",
+                    f"[{len(results)}/{total}] {versions[i].ref}: {result.verdict_label}{why}",
                     False,
                 )
             if result.verdict == "error":

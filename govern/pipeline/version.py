@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from govern.config.expectations import resolve_expectations
 from govern.config.policy import ModelPolicy, Policy
+from govern.config.waivers import today_utc
 from govern.errors import DataError, GovernError
 from govern.model.results import (
     CheckKind,
@@ -33,6 +34,7 @@ from govern.pipeline.fingerprint import (
     model_flavors,
     reusable,
 )
+from govern.pipeline.waivers import apply_waivers, fingerprint_part
 from govern.redact import redact_uri
 from govern.registry.client import READY, Registry, VersionInfo, one_line
 from govern.registry.datasets import (
@@ -123,6 +125,7 @@ class VersionAudit:
         self.model_dir: Path | None = None
         self.model_error: str | None = None
         self.started = utcnow()
+        self.today = today_utc()
         self.checks: list[CheckResult] = []
         self.training: TrainingData | None = None
         self.training_context = "training"
@@ -165,6 +168,14 @@ class VersionAudit:
         )
 
     def run(self) -> VersionResult:
+        """The version's result with the waivers in force applied; a reused result comes back
+        as recorded (its fingerprint covers the waivers, so they were applied the same way)."""
+        result = self._run()
+        if isinstance(result.metadata.get("reused_from"), dict):
+            return result
+        return apply_waivers(result, self.policy.waivers, self.today)
+
+    def _run(self) -> VersionResult:
         info = self.info
         entry = self.policy.for_model(info.model)
         if entry is None:
@@ -231,6 +242,9 @@ class VersionAudit:
                         "evaluation": _as_recorded(evaluation) if evaluation else None,
                     },
                     env_manager=self.env_manager,
+                    waivers=fingerprint_part(
+                        self.policy.waivers, info.model, info.version, self.today
+                    ),
                 )
                 if current:
                     self.metadata["fingerprint"] = current

@@ -84,6 +84,8 @@ def start_audit_run(
             or "",
             "govern.version_tag": __version__,
             TAG_FINGERPRINT: str(result.metadata.get("fingerprint") or ""),
+            # a pass that rests on waivers says so wherever the run is listed
+            "govern.waivers": ",".join(w.id for w in result.waivers)[:5000],
         },
     )
     return str(run.info.run_id)
@@ -128,7 +130,10 @@ def _log_evidence(
         for name, value in result.fairness.disparities.items():
             if value is not None:
                 metrics.append(Metric(name, float(value), now_ms, 0))
-    counts = {s: sum(1 for c in result.checks if c.status == s) for s in ("pass", "fail", "error")}
+    counts = {
+        s: sum(1 for c in result.checks if c.status == s)
+        for s in ("pass", "fail", "error", "waived")
+    }
     metrics.extend(Metric(f"checks_{s}", float(n), now_ms, 0) for s, n in counts.items())
     registry.call("logging audit metrics", client.log_batch, run_id, metrics=metrics)
     registry.call("uploading results.json", client.log_text, run_id, results_json, "results.json")

@@ -41,7 +41,7 @@ def _margin(value: Any, threshold: Any) -> float | None:
     return min(margins) if margins else None
 
 
-_STATUS_RANK = {"error": 0, "fail": 1, "pass": 2}
+_STATUS_RANK = {"error": 0, "fail": 1, "waived": 2, "pass": 3}
 
 
 def _disparity_rows(result: VersionResult) -> list[dict[str, Any]]:
@@ -84,7 +84,7 @@ def key_disparity(result: VersionResult) -> dict[str, Any] | None:
     def rank(row: dict[str, Any]) -> tuple[int, float]:
         margin = row["margin"]
         return (
-            _STATUS_RANK.get(row["status"], 3),
+            _STATUS_RANK.get(row["status"], 4),
             margin if margin is not None else -math.inf,
         )
 

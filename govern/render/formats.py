@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from govern.model.results import AuditRun
 from govern.model.scan import ScanRow
@@ -36,16 +37,21 @@ def _run_table(run: AuditRun) -> str:
     rows = []
     for v in run.versions:
         bad = v.failing_checks()
+        waived = ", ".join(f"{w.id} (expires {w.expires})" for w in v.waivers)
         rows.append(
             [
                 v.model,
                 v.version,
-                v.verdict.upper(),
-                f"{len(v.checks) - len(bad)}/{len(v.checks)}",
+                v.verdict_label,
+                f"{len(v.passed_checks())}/{len(v.checks)}",
                 bad[0].summary if bad else "",
+                waived,
             ]
         )
-    return render_table(["MODEL", "VERSION", "VERDICT", "PASSED", "FIRST PROBLEM"], rows)
+    headers = ["MODEL", "VERSION", "VERDICT", "PASSED", "FIRST PROBLEM", "WAIVED"]
+    if not any(row[-1] for row in rows):
+        headers, rows = headers[:-1], [row[:-1] for row in rows]
+    return render_table(headers, rows)
 
 
 def _run_json(run: AuditRun) -> str:
@@ -92,6 +98,28 @@ SCAN_FORMATTERS: dict[ScanFormat, Callable[[Sequence[ScanRow]], str]] = {
     ScanFormat.TABLE: _scan_table,
     ScanFormat.JSON: _scan_json,
 }
+
+
+def render_waivers(path: str, rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
+    """``govern waivers list``: each waiver with its status, soonest expiry first."""
+    ordered = sorted(rows, key=lambda r: (r["expires"], r["id"]))
+    if fmt == "json":
+        return json.dumps({"file": path, "waivers": ordered}, indent=2, ensure_ascii=False)
+    return render_table(
+        ["ID", "MODEL", "VERSIONS", "CHECK", "APPROVED BY", "EXPIRES", "STATUS"],
+        [
+            [
+                r["id"],
+                r["model"],
+                ",".join(r["versions"]) if r["versions"] else "all",
+                r["check"],
+                r["approved_by"],
+                r["expires"],
+                r["status"],
+            ]
+            for r in ordered
+        ],
+    )
 
 
 def render_run(run: AuditRun, fmt: OutputFormat | str) -> str:

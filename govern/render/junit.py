@@ -47,11 +47,12 @@ def render_junit(run: AuditRun) -> str:
         )
         props = ET.SubElement(suite, "properties")
         for key, value in (
-            ("verdict", version.verdict),
+            ("verdict", version.verdict_label),
             ("policy_sha256", run.policy_sha256),
             ("run_id", version.run_id or ""),
             ("report", version.report or ""),
             ("fairness_data", _fairness_data(version)),
+            ("waivers", ", ".join(w.id for w in version.waivers)),
         ):
             ET.SubElement(props, "property", name=key, value=_x(value))
         classname = _x(f"govern.{version.model}.v{version.version}")
@@ -63,5 +64,15 @@ def render_junit(run: AuditRun) -> str:
             elif check.status == "error":
                 node = ET.SubElement(case, "error", message=_x(check.summary), type=check.kind)
                 node.text = _x(check.summary)
+            elif check.status == "waived" and check.waiver is not None:
+                # Not a failure, and not a pass either: CI shows the waiver beside the test.
+                w = check.waiver
+                ticket = f" ({w.ticket})" if w.ticket else ""
+                out = ET.SubElement(case, "system-out")
+                out.text = _x(
+                    f"WAIVED by waiver {w.id}{ticket}: {w.reason}; requested by "
+                    f"{w.requested_by}, approved by {w.approved_by}, expires {w.expires}. "
+                    f"Failed check: {check.summary}"
+                )
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

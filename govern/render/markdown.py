@@ -66,6 +66,24 @@ def _failures(result: VersionResult) -> str:
     return "<br>".join(parts)
 
 
+def _waivers(result: VersionResult) -> str:
+    """Each waiver a passing version rests on, so a reviewer sees the exceptions in the PR."""
+    parts = [
+        f"{escape(w.id, 80)}: {escape(w.reason)} (approved by {escape(w.approved_by, 80)}, "
+        f"expires {escape(w.expires, 20)})"
+        for w in result.waivers
+    ]
+    return "<br>".join(parts)
+
+
+def _verdict_cell(result: VersionResult) -> str:
+    mark = _MARK.get(result.verdict, escape(result.verdict.upper()))
+    count = len(result.waivers)
+    if result.verdict == "pass" and count:
+        mark += f" · {count} waiver{'s' if count != 1 else ''}"
+    return mark
+
+
 def _in_sample(result: VersionResult) -> str:
     """Fairness measured on the rows the model was fitted on says so wherever it is shown."""
     return " (in-sample)" if result.fairness is not None and result.fairness.in_sample else ""
@@ -91,7 +109,8 @@ def render_summary(
         f"version{'s' if total != 1 else ''}",
         "",
         f"**{counts['error']}** error · **{counts['fail']}** fail · **{counts['pass']}** pass"
-        f" — policy `{escape(run.policy_sha256[:12], 12)}` · govern {escape(run.govern_version)}"
+        + (f" ({run.passed_with_waivers()} with waivers)" if run.passed_with_waivers() else "")
+        + f" — policy `{escape(run.policy_sha256[:12], 12)}` · govern {escape(run.govern_version)}"
         f" · finished {escape(run.finished_at)} UTC"
         f" · [all reports]({_link_target(report_base, INDEX_NAME)})",
         "",
@@ -99,12 +118,11 @@ def render_summary(
     if not run.versions:
         lines.append("No versions were audited: an audit that checked nothing is an error.")
         return "\n".join(lines) + "\n"
-    lines.extend(
-        [
-            "| Verdict | Model | Version | Aliases | Failed checks | Key disparity | Report |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-    )
+    waived = any(v.waivers for v in run.versions)
+    headers = ["Verdict", "Model", "Version", "Aliases", "Failed checks"]
+    headers += ["Waivers"] if waived else []
+    headers += ["Key disparity", "Report"]
+    lines.extend(["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)])
     ordered = sorted(
         run.versions,
         key=lambda v: (_ORDER.get(v.verdict, 3), v.model.casefold(), v.model, v.version),
@@ -114,12 +132,13 @@ def render_summary(
     for result in ordered[:max_rows]:
         disparity = key_disparity(result)
         cells = [
-            _MARK.get(result.verdict, escape(result.verdict.upper()))
+            _verdict_cell(result)
             + (" (reused)" if isinstance(result.metadata.get("reused_from"), dict) else ""),
             escape(result.model),
             escape(result.version),
             ", ".join(escape(a, 80) for a in result.aliases),
             _failures(result),
+            *([_waivers(result)] if waived else []),
             (escape(disparity["text"]) + _in_sample(result)) if disparity else "",
             f"[report]({_link_target(report_base, report_href(result))})",
         ]

@@ -117,7 +117,7 @@ def _check_group(kind: str, checks: list[CheckResult]) -> dict[str, Any]:
     return {
         "kind": kind,
         "checks": views,
-        "counts": {s: statuses.count(s) for s in ("pass", "fail", "error")},
+        "counts": {s: statuses.count(s) for s in ("pass", "fail", "error", "waived")},
     }
 
 
@@ -169,7 +169,7 @@ def _quality_groups(result: VersionResult) -> list[dict[str, Any]]:
                 "dtype": dtypes.get(columns[0]) if len(columns) == 1 else None,
                 "known": all(c in order for c in columns) if order else True,
                 "checks": views,
-                "counts": {s: statuses.count(s) for s in ("pass", "fail", "error")},
+                "counts": {s: statuses.count(s) for s in ("pass", "fail", "error", "waived")},
             }
         )
     return out
@@ -379,6 +379,11 @@ def version_context(result: VersionResult, run: AuditRun) -> dict[str, Any]:
         "verdict": result.verdict,
         "failing": failing,
         "failing_links": [(c, _section_href(c)) for c in failing],
+        "passed": result.passed_checks(),
+        "waived": result.waived_checks(),
+        "waived_links": [(c, _section_href(c)) for c in result.waived_checks()],
+        "waivers": result.waivers,
+        "waivers_file": run.waivers_sha256,
         "check_groups": _checks_by_kind(result),
         "lineage_checks": _check_group(
             "lineage", [c for c in result.checks if c.kind == "lineage"]
@@ -425,5 +430,5 @@ def _running_head(result: VersionResult) -> dict[str, str]:
     return {
         "left": f"{result.model} · version {result.version}",
         "right": f"audited {result.finished_at} UTC",
-        "footer": f"govern audit report · verdict {result.verdict.upper()}",
+        "footer": f"govern audit report · verdict {result.verdict_label}",
     }
