@@ -21,7 +21,7 @@ from govern.config.policy import Policy
 from govern.model.record import RecordError
 from govern.model.results import VersionResult
 from govern.registry.client import VersionInfo
-from govern.registry.record import read_record
+from govern.registry.record import chain_head, read_record
 
 _SIGNERS: dict[str, Any] = {}
 
@@ -38,9 +38,13 @@ def signer_for(path: str | None) -> Any | None:
 
 
 def previous_record(info: VersionInfo | None) -> str | None:
-    """The attestation digest of the version's current record, which the new one chains to."""
+    """The envelope digest of the version's newest record (the chain head, else its audit
+    record), which the new one chains to."""
     if info is None:
         return None
+    head = chain_head(info.tags)
+    if head is not None:
+        return head["sha256"]
     try:
         record = read_record(info.tags)
     except RecordError:

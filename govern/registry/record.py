@@ -112,10 +112,39 @@ def finish_audit_run(
             registry.client.set_terminated(run_id, "FAILED")
         raise
     record = record_of(result, run_id, policy_sha256)
-    registry.set_version_tags(
-        VersionInfo(result.model, result.version, (), None, "", READY),
-        {TAG_RECORD: record.to_tag()},
-    )
+    info = VersionInfo(result.model, result.version, (), None, "", READY)
+    if record.attestation_sha256:
+        # The chain's head first: if the record tag then fails, the chain still holds this
+        # signed audit, and the version keeps its previous record.
+        set_chain_head(registry, info, record.attestation_sha256, "audit", run_id)
+    registry.set_version_tags(info, {TAG_RECORD: record.to_tag()})
+
+
+TAG_HEAD = "govern.head"
+"""The version's newest govern record of any kind (audit, review, promotion): ``{"sha256",
+"kind", "run_id"}``. Each new record names this one as ``previous_record``: the chain that
+``govern verify`` and ``govern history`` walk back."""
+
+
+def chain_head(tags: Mapping[str, str]) -> dict[str, str] | None:
+    """The version's newest record, ``None`` before the first or when the tag is unreadable."""
+    text = tags.get(TAG_HEAD)
+    if not text:
+        return None
+    try:
+        head = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(head, dict) or not isinstance(head.get("sha256"), str):
+        return None
+    return {k: str(v) for k, v in head.items()}
+
+
+def set_chain_head(
+    registry: Registry, info: VersionInfo, sha256: str, kind: str, run_id: str
+) -> None:
+    value = json.dumps({"sha256": sha256, "kind": kind, "run_id": run_id}, sort_keys=True)
+    registry.set_version_tags(info, {TAG_HEAD: value})
 
 
 def _log_evidence(
