@@ -727,10 +727,23 @@ def verify_cmd(
         else:
             found.append(verify_envelope_file(path, trust))
     if selectors:
+        from govern.config.policy import DEFAULT_AUDIT_EXPERIMENT
+        from govern.pipeline.history import reviewer_keys, walk_chain
+
         registry = _registry(tracking_uri)
+        experiment = policy.audit_experiment if policy else DEFAULT_AUDIT_EXPERIMENT
+        reviewers = reviewer_keys(policy)
         for info in registry.resolve(_selectors(tuple(selectors))):
             checked = verify_record(registry, info, trust, policy=policy, rehash=True)
-            found.append(checked or Verification(info.ref, "not-verified", "never audited"))
+            if checked is None:
+                found.append(Verification(info.ref, "not-verified", "never audited"))
+                continue
+            chain = walk_chain(registry, experiment, info, trust, reviewers)
+            if checked.ok and not chain.intact:
+                checked = Verification(
+                    info.ref, "not-verified", "chain: " + "; ".join(chain.problems), checked.keyid
+                )
+            found.append(checked)
     if fmt == "json":
         _out(json.dumps([v.to_dict() for v in found], indent=2))
     else:
@@ -751,6 +764,67 @@ def verify_cmd(
             )
         )
     sys.exit(EXIT_PASS if all(v.ok for v in found) else EXIT_VIOLATION)
+
+
+@main.command("history")
+@click.argument("selectors", nargs=-1, required=True, metavar="SELECTOR...")
+@policy_option
+@format_option(["table", "json"], "Print a table or JSON.")
+@tracking_option
+@handle_errors
+def history_cmd(
+    selectors: tuple[str, ...], policy_path: Path | None, fmt: str, tracking_uri: str | None
+) -> None:
+    """Print each version's chain of signed records, and who moved its aliases.
+
+    Every govern record of a version (audit, promotion, review) names the one before it by
+    digest; the chain is walked back from the newest, and a record that was edited, is missing,
+    is not in the chain, or is unsigned where the policy requires signatures is named. Each
+    alias on the version is matched with the govern promotion that put it there; one that no
+    govern gate moved is an ungoverned promotion.
+
+    \b
+    Exit codes: 0 every chain intact and every alias governed, 1 otherwise,
+                2 usage error, 3 and 4 as for the other commands.
+
+    \b
+    Example:
+      govern history credit-risk@production --policy govern.yaml
+    """
+    from govern.config.policy import DEFAULT_AUDIT_EXPERIMENT
+    from govern.pipeline.history import reviewer_keys, walk_chain
+    from govern.pipeline.verify import trusted_keys
+
+    policy = _optional_policy(policy_path)
+    trust, reviewers = trusted_keys(policy), reviewer_keys(policy)
+    experiment = policy.audit_experiment if policy else DEFAULT_AUDIT_EXPERIMENT
+    registry = _registry(tracking_uri)
+    chains = [
+        walk_chain(registry, experiment, info, trust, reviewers)
+        for info in registry.resolve(_selectors(selectors))
+    ]
+    if fmt == "json":
+        _out(json.dumps([c.to_dict() for c in chains], indent=2))
+    else:
+        from govern.render.table import render_table
+
+        blocks = []
+        for chain in chains:
+            rows = [
+                [r.at or "-", r.kind, r.summary, (r.keyid or "unsigned")[:16], r.problem or "ok"]
+                for r in chain.records
+            ]
+            rows.extend(
+                ["-", "alias", f"'{m['alias']}'", "-", m["problem"] or "moved by govern"]
+                for m in chain.aliases
+            )
+            text = f"{chain.ref}: {'chain intact' if chain.intact else 'CHAIN BROKEN'}\n"
+            text += render_table(["AT", "KIND", "RECORD", "KEY", "STATUS"], rows)
+            text += "".join(f"\n  ! {p}" for p in chain.problems)
+            blocks.append(text)
+        _out("\n\n".join(blocks))
+    ungoverned = any(not m["governed"] for c in chains for m in c.aliases)
+    sys.exit(EXIT_PASS if all(c.intact for c in chains) and not ungoverned else EXIT_VIOLATION)
 
 
 def _optional_policy(path: Path | None) -> Policy | None:
@@ -846,7 +920,11 @@ def waivers_list(
         from govern.config.policy import default_policy_path, load_policy
 
         if policy_path is not None or default_policy_path().is_file():
-            waivers = load_policy(policy_path, waivers=waivers_path).waivers
+            from govern.pipeline.waivers import check_waiver_signatures
+
+            policy = load_policy(policy_path, waivers=waivers_path)
+            check_waiver_signatures(policy)
+            waivers = policy.waivers
             if waivers is None:
                 raise UsageError("the policy names no waivers file: pass --waivers FILE")
     if waivers is None:
@@ -858,3 +936,33 @@ def waivers_list(
     horizon = expiring if expiring is not None else -1
     due = [w for w in waivers.waivers if (w.expires - today).days <= horizon or w.expired(today)]
     sys.exit(EXIT_VIOLATION if due else EXIT_PASS)
+
+
+@waivers_group.command("sign")
+@click.argument("waivers_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--id", "waiver_id", required=True, metavar="ID", help="The waiver to sign.")
+@click.option(
+    "--signing-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="GOVERN_SIGNING_KEY",
+    required=True,
+    metavar="FILE",
+    help="The approver's Ed25519 private key (from govern keygen); default $GOVERN_SIGNING_KEY.",
+)
+@handle_errors
+def waivers_sign(waivers_file: Path, waiver_id: str, signing_key: Path) -> None:
+    """Sign one waiver as its approver: adds a signature line to it in the file.
+
+    The signature covers every field of the waiver (check, versions, reason, dates, requester
+    and approver), so any later edit breaks it. When the policy lists trust.reviewers, every
+    waiver must be signed by the key of the reviewer named in its approved_by, or the policy is
+    refused (exit 2). The file is otherwise left as written.
+
+    \b
+    Example:
+      govern waivers sign waivers.yaml --id W-2026-014 --signing-key ~/.govern/bob.key
+    """
+    from govern.pipeline.waivers import sign_waiver_in_file
+
+    keyid = sign_waiver_in_file(waivers_file, waiver_id, str(signing_key))
+    _say(f"waiver '{waiver_id}' in {waivers_file} signed by key {keyid[:16]}")

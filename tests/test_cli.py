@@ -48,6 +48,10 @@ def test_every_command_and_option_is_in_the_readme():
         ["scan", "--help"],
         ["report", "--help"],
         ["demo", "--help"],
+        ["keygen", "--help"],
+        ["verify", "--help"],
+        ["history", "--help"],
+        ["waivers", "sign", "--help"],
     ],
 )
 def test_help_does_not_import_heavy_libraries(args):

@@ -162,7 +162,9 @@ class OpenedEnvelope:
         return value if isinstance(value, Mapping) else {}
 
 
-def open_envelope(envelope: Any, trusted: Sequence[Any] | None) -> OpenedEnvelope:
+def open_envelope(
+    envelope: Any, trusted: Sequence[Any] | None, accepted: Sequence[str] = (PREDICATE_TYPE,)
+) -> OpenedEnvelope:
     """Parse an envelope and, when ``trusted`` keys are given, require a signature by one.
 
     Raises NotVerified naming what is wrong: not an envelope, not an in-toto statement of this
@@ -200,7 +202,7 @@ def open_envelope(envelope: Any, trusted: Sequence[Any] | None) -> OpenedEnvelop
         raise NotVerified("the envelope's payload is not JSON") from None
     if not isinstance(statement, Mapping) or statement.get("_type") != STATEMENT_TYPE:
         raise NotVerified("the payload is not an in-toto Statement v1")
-    if statement.get("predicateType") != PREDICATE_TYPE:
+    if statement.get("predicateType") not in accepted:
         raise NotVerified(f"predicate type '{statement.get('predicateType')}' is not govern's")
     return OpenedEnvelope(statement, bool(keyids), keyids, verified)
 
@@ -228,3 +230,27 @@ def check_results(opened: OpenedEnvelope, version: Mapping[str, Any]) -> None:
 def decode_payload(envelope: Mapping[str, Any]) -> bytes:
     """The raw payload bytes (for tools that want the statement without verification)."""
     return base64.b64decode(str(envelope.get("payload", "")))
+
+
+PROMOTION_PREDICATE_TYPE = "urn:govern:attestation:promotion:v1"
+RECORD_PREDICATE_TYPES = (PREDICATE_TYPE, PROMOTION_PREDICATE_TYPE)
+
+
+def build_promotion_statement(
+    model: str,
+    version: str,
+    audit_envelope_sha256: str,
+    model_sha256: str | None,
+    predicate: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A signed record that govern moved an alias, bound to the audit that allowed it."""
+    ref = f"{model}/{version}"
+    subjects = [{"name": f"audit-attestation:{ref}", "digest": {"sha256": audit_envelope_sha256}}]
+    if model_sha256:
+        subjects.append({"name": f"model:{ref}", "digest": {"sha256": model_sha256}})
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": subjects,
+        "predicateType": PROMOTION_PREDICATE_TYPE,
+        "predicate": _canonical_ready(dict(predicate)),
+    }

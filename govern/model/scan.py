@@ -30,6 +30,8 @@ class ScanRow:
     """``verified``, ``unsigned``, ``unchecked`` (signed, no trust list) or ``not-verified``;
     ``None`` when there is no record."""
     verification_problem: str | None = None
+    ungoverned: tuple[str, ...] = ()
+    """Aliases on this version that no govern gate moved there (ungoverned promotions)."""
 
     @property
     def dataset_label(self) -> str:
@@ -42,10 +44,17 @@ class ScanRow:
         if self.record_error:
             return f"unreadable record: {self.record_error}"
         if self.record is None:
-            return "never audited"
+            return "never audited" + self._ungoverned_note
         shown = {"not-verified": "NOT VERIFIED", "unchecked": "signed, key not checked"}
         mark = shown.get(self.verification or "", self.verification or "")
-        return f"{self.record.status} ({self.record.audited_at}) {mark}".rstrip()
+        text = f"{self.record.status} ({self.record.audited_at}) {mark}".rstrip()
+        return text + self._ungoverned_note
+
+    @property
+    def _ungoverned_note(self) -> str:
+        if not self.ungoverned:
+            return ""
+        return "; UNGOVERNED alias " + ", ".join(f"'{a}'" for a in self.ungoverned)
 
     @property
     def proof_label(self) -> str:
@@ -75,6 +84,7 @@ class ScanRow:
                 "mlflow_digest": self.dataset_digest,
             },
             "lineage_error": self.lineage_error,
+            "ungoverned_promotions": list(self.ungoverned),
             "governance": (
                 {"error": self.record_error, "verified": False, "problem": self.record_error}
                 if self.record_error

@@ -177,6 +177,9 @@ def audit(
     processes (this one and ``jobs - 1`` warm workers); the results are the same as with
     ``jobs=1``, in the same order.
     """
+    from govern.pipeline.waivers import check_waiver_signatures
+
+    check_waiver_signatures(policy)  # before any work: an unsigned waiver is a policy error
     options = AuditOptions(
         write, load_model, templates, reuse, signing_key=signing_key, env_manager=env_manager
     )

@@ -10,14 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from govern import __version__
 from govern.config.policy import Policy
 from govern.config.selectors import Selector, validate_promotion
 from govern.errors import UsageError
-from govern.model.results import AuditRun
+from govern.model.results import AuditRun, VersionResult
 from govern.pipeline.audit import audit
-from govern.pipeline.runner import Progress
-from govern.registry.client import READY, Registry
-from govern.registry.record import record_promotion
+from govern.pipeline.runner import Progress, shielded
+from govern.pipeline.version import utcnow
+from govern.registry.client import READY, Registry, VersionInfo
+from govern.registry.record import (
+    PROMOTION_ARTIFACT,
+    chain_head,
+    log_signed_record,
+    record_promotion,
+    set_chain_head,
+)
 from govern.render.charts import reuse_drawings
 from govern.render.outputs import OutputRequest, write_requested
 
@@ -136,6 +144,11 @@ def _gate(
     if audit_run_id:
         record_promotion(registry, str(audit_run_id), promote_to, before, after)
     promoted = after == info.version
+    if audit_run_id and result.attestation:
+        with shielded():
+            _sign_promotion(
+                registry, info, result, str(audit_run_id), promote_to, before, after, signing_key
+            )
     message = (
         f"alias '{promote_to}' moved from {_show(before)} to version {info.version}"
         if promoted
@@ -143,6 +156,51 @@ def _gate(
         "another promotion won"
     )
     return GateResult(run, promote_to, before, after, promoted, message)
+
+
+def _sign_promotion(
+    registry: Registry,
+    info: VersionInfo,
+    result: VersionResult,
+    audit_run_id: str,
+    alias: str,
+    before: str | None,
+    after: str | None,
+    signing_key: str | None,
+) -> None:
+    """The alias move as a signed record in the version's chain, bound to the audit that
+    allowed it: ``govern history`` tells these moves from ones govern did not make."""
+    from govern.attest.statement import (
+        build_promotion_statement,
+        envelope_digest,
+        make_envelope,
+    )
+    from govern.pipeline.attestation import signer_for
+
+    attestation = result.attestation or {}
+    audit_sha = str(attestation.get("envelope_sha256"))
+    head = chain_head(registry.version(info.model, info.version).tags)
+    statement = build_promotion_statement(
+        info.model,
+        info.version,
+        audit_sha,
+        result.metadata.get("model_artifact_sha256"),
+        {
+            "model": info.model,
+            "version": info.version,
+            "alias": alias,
+            "alias_before": before,
+            "alias_after": after,
+            "audit_attestation_sha256": audit_sha,
+            "audit_run_id": audit_run_id,
+            "promoted_at": utcnow(),
+            "govern_version": __version__,
+            "previous_record": head["sha256"] if head else audit_sha,
+        },
+    )
+    envelope = make_envelope(statement, signer_for(signing_key))
+    log_signed_record(registry, audit_run_id, PROMOTION_ARTIFACT, envelope)
+    set_chain_head(registry, info, envelope_digest(envelope), "promotion", audit_run_id)
 
 
 def _show(version: str | None) -> str:

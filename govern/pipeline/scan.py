@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from govern.config.policy import Policy
+from govern.config.policy import DEFAULT_AUDIT_EXPERIMENT, Policy
 from govern.errors import GovernError
 from govern.model.record import AuditRecord, RecordError
 from govern.model.scan import ScanRow
@@ -44,6 +44,16 @@ def scan_versions(
         except RecordError as exc:
             record_error = str(exc)
         checked = verify_record(registry, info, trust, policy=policy)
+        ungoverned: tuple[str, ...] = ()
+        if info.aliases:
+            from govern.pipeline.history import alias_moves
+
+            experiment = policy.audit_experiment if policy else DEFAULT_AUDIT_EXPERIMENT
+            try:
+                moves = alias_moves(registry, experiment, info)
+            except GovernError:
+                moves = []
+            ungoverned = tuple(m["alias"] for m in moves if not m["governed"])
         rows.append(
             ScanRow(
                 model=info.model,
@@ -59,6 +69,7 @@ def scan_versions(
                 record_error=record_error,
                 verification=checked.outcome if checked else None,
                 verification_problem=checked.problem if checked else None,
+                ungoverned=ungoverned,
             )
         )
     return rows

@@ -24,6 +24,9 @@ TAG_RECORD = "govern.audit"
 TAG_POLICY_SHA = "govern.policy_sha256"
 ATTESTATION_ARTIFACT = "attestation.intoto.json"
 """The DSSE envelope of the audit, an artifact of its run."""
+PROMOTION_ARTIFACT = "promotion.intoto.json"
+"""The DSSE envelope of an alias move govern made, an artifact of the audit run that allowed it."""
+RECORD_ARTIFACTS = {ATTESTATION_ARTIFACT: "audit", PROMOTION_ARTIFACT: "promotion"}
 TAG_FINGERPRINT = "govern.fingerprint"
 TAG_TRAINING_SHA = "govern.training_sha256"
 """On each audit run: the full SHA-256 of the training data it read. The earliest one recorded
@@ -322,3 +325,31 @@ def earliest_pins(
                 "audit_run_id": run.info.run_id,
             }
     return pins
+
+
+def log_signed_record(
+    registry: Registry, run_id: str, artifact: str, envelope: Mapping[str, Any]
+) -> None:
+    """Upload a signed record (promotion, review) as an artifact of a govern run."""
+    registry.call(
+        f"uploading {artifact}",
+        registry.client.log_text,
+        run_id,
+        json.dumps(envelope, indent=2),
+        artifact,
+    )
+
+
+def version_runs(
+    registry: Registry, experiment: str, model: str, version: str, limit: int = 1000
+) -> list[Any]:
+    """Every govern run of one version (audits, reviews), oldest first."""
+    return _version_runs(
+        registry,
+        experiment,
+        model,
+        version,
+        what=f"reading the records of {model}/{version}",
+        order="ASC",
+        limit=limit,
+    )

@@ -87,6 +87,18 @@ def _sorted_rows(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     raise ValueError(f"unknown index order {key!r}")
 
 
+def _signature(result: VersionResult) -> dict[str, Any]:
+    """Whether the version's results carry a signed attestation (checked by govern verify,
+    not here: the index only says what the results claim)."""
+    attestation = result.attestation or {}
+    keyids = list(attestation.get("keyids") or ())
+    if not attestation.get("envelope"):
+        return {"signed": "none", "keyid": None}
+    if attestation.get("signed") and keyids:
+        return {"signed": "signed", "keyid": str(keyids[0])}
+    return {"signed": "unsigned", "keyid": None}
+
+
 def index_rows(run: AuditRun) -> list[dict[str, Any]]:
     rows = []
     for result in run.versions:
@@ -105,6 +117,7 @@ def index_rows(run: AuditRun) -> list[dict[str, Any]]:
                 "failing": len(failing),
                 "headline": headline,
                 "disparity": key_disparity(result),
+                **_signature(result),
             }
         )
     return rows

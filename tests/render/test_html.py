@@ -1493,6 +1493,21 @@ def index_versions() -> list[VersionResult]:
     ]
 
 
+def test_index_says_which_results_carry_a_signed_attestation() -> None:
+    signed = make_version(
+        "m",
+        "1",
+        attestation={"envelope": {"payload": ""}, "signed": True, "keyids": ["ab" * 32]},
+    )
+    unsigned = make_version("m", "2", attestation={"envelope": {"payload": ""}, "signed": False})
+    bare = make_version("m", "3")
+    table = Page(render_index(make_run(signed, unsigned, bare))).root.find(
+        "table", class_="versions"
+    )
+    cells = {r[1]: r[8] for r in rows(table)}
+    assert cells == {"1": "✓ signed " + "ab" * 6, "2": "unsigned", "3": "no attestation"}
+
+
 def test_index_orders_failures_first_and_links_each_report() -> None:
     versions = index_versions()
     run = make_run(*versions)
@@ -1507,6 +1522,7 @@ def test_index_orders_failures_first_and_links_each_report() -> None:
         "First problem",
         "Key disparity",
         "Audited at (UTC)",
+        "Signed",
         "Report",
     ]
     got = [(r[3], r[0], r[1]) for r in rows(table)]
