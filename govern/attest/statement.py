@@ -162,8 +162,13 @@ class OpenedEnvelope:
         return value if isinstance(value, Mapping) else {}
 
 
-def open_envelope(envelope: Any, trusted: Sequence[Any] | None) -> OpenedEnvelope:
+def open_envelope(
+    envelope: Any, trusted: Sequence[Any] | None, predicate_type: str = PREDICATE_TYPE
+) -> OpenedEnvelope:
     """Parse an envelope and, when ``trusted`` keys are given, require a signature by one.
+
+    ``predicate_type`` is the kind of statement expected (an audit unless said otherwise), so a
+    review can never be read as an audit nor the other way round.
 
     Raises NotVerified naming what is wrong: not an envelope, not an in-toto statement of this
     predicate type, or (with ``trusted``) no signature a trusted key verifies.
@@ -200,7 +205,7 @@ def open_envelope(envelope: Any, trusted: Sequence[Any] | None) -> OpenedEnvelop
         raise NotVerified("the envelope's payload is not JSON") from None
     if not isinstance(statement, Mapping) or statement.get("_type") != STATEMENT_TYPE:
         raise NotVerified("the payload is not an in-toto Statement v1")
-    if statement.get("predicateType") != PREDICATE_TYPE:
+    if statement.get("predicateType") != predicate_type:
         raise NotVerified(f"predicate type '{statement.get('predicateType')}' is not govern's")
     return OpenedEnvelope(statement, bool(keyids), keyids, verified)
 

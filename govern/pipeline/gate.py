@@ -14,12 +14,17 @@ from govern.config.policy import Policy
 from govern.config.selectors import Selector, validate_promotion
 from govern.errors import UsageError
 from govern.model.results import AuditRun
-from govern.pipeline.audit import audit
+from govern.pipeline.attestation import attest
+from govern.pipeline.audit import audit, environment
+from govern.pipeline.review import review_requirement
 from govern.pipeline.runner import Progress
-from govern.registry.client import READY, Registry
+from govern.pipeline.version import check, utcnow
+from govern.registry.client import READY, Registry, VersionInfo
 from govern.registry.record import record_promotion
 from govern.render.charts import reuse_drawings
 from govern.render.outputs import OutputRequest, write_requested
+
+REVIEW_CHECK = "review.required"
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,14 @@ def _gate(
     result = run.versions[0]
     if promote_to is None:
         return GateResult(run, None, None, None, False, f"{info.ref}: {result.verdict}")
+    if result.verdict == "pass" and policy.review is not None:
+        run = _require_reviews(registry, policy, info, run, signing_key)
+        result = run.versions[0]
     refusal = None
-    if result.verdict != "pass":
+    if any(c.id == REVIEW_CHECK and c.status == "fail" for c in result.checks):
+        missing = next(c.summary for c in result.checks if c.id == REVIEW_CHECK)
+        refusal = f"{missing} (it stays on {_show(before)})"
+    elif result.verdict != "pass":
         refusal = f"{info.ref} did not pass (it stays on {_show(before)})"
     else:
         current = registry.version(info.model, info.version)
@@ -143,6 +154,42 @@ def _gate(
         "another promotion won"
     )
     return GateResult(run, promote_to, before, after, promoted, message)
+
+
+def _require_reviews(
+    registry: Registry, policy: Policy, info: VersionInfo, run: AuditRun, signing_key: str | None
+) -> AuditRun:
+    """The run with a ``review.required`` check: pass when the policy's sign-offs exist for the
+    files, data and policy this audit attested, fail (naming each missing role) otherwise.
+
+    The audit recorded in the registry is the audit alone; the gate's own results carry the
+    check, attested again so that its results.json still verifies.
+    """
+    result = run.versions[0]
+    envelope = (result.attestation or {}).get("envelope")
+    if not envelope:
+        missing: str | None = "review required: the audit has no attestation to bind reviews to"
+    else:
+        missing = review_requirement(registry, policy, info, envelope)
+    assert policy.review is not None
+    needed = ", ".join(f"{r.role} x{r.count}" for r in policy.review.required)
+    checked = check(
+        REVIEW_CHECK,
+        "review",
+        "fail" if missing else "pass",
+        missing or f"required sign-offs present: {needed}",
+        threshold=needed,
+    )
+    current = registry.version(info.model, info.version)
+    updated = attest(
+        replace(result, checks=(*result.checks, checked)),
+        policy,
+        signing_key,
+        libraries=environment(),
+        signed_at=utcnow(),
+        info=current,
+    )
+    return replace(run, versions=(updated, *run.versions[1:]))
 
 
 def _show(version: str | None) -> str:

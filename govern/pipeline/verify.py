@@ -174,20 +174,35 @@ def verify_record(
     """
     subject = info.ref
     try:
-        record = read_record(info.tags)
-    except RecordError as exc:
-        return Verification(subject, "not-verified", f"unreadable record: {exc}")
-    if record is None:
+        found = open_record(registry, info, trust)
+    except NotVerified as exc:
+        return Verification(subject, "not-verified", str(exc))
+    if found is None:
         return None
+    _, opened = found
     try:
-        opened = _record_attestation(registry, record, trust)
-        _check_record(opened, record, info)
         if rehash:
             _check_subjects(registry, info, opened, policy)
     except NotVerified as exc:
         return Verification(subject, "not-verified", str(exc))
     outcome, keyid = judge(opened, trust)
     return Verification(subject, outcome, None, keyid)
+
+
+def open_record(
+    registry: Registry, info: VersionInfo, trust: TrustedKeys
+) -> tuple[AuditRecord, OpenedEnvelope] | None:
+    """The version's audit record and its attestation, opened and checked against each other
+    (not re-hashed); ``None`` when never audited. Raises NotVerified saying what is wrong."""
+    try:
+        record = read_record(info.tags)
+    except RecordError as exc:
+        raise NotVerified(f"unreadable record: {exc}") from None
+    if record is None:
+        return None
+    opened = _record_attestation(registry, record, trust)
+    _check_record(opened, record, info)
+    return record, opened
 
 
 def _record_attestation(registry: Registry, record: AuditRecord, trust: TrustedKeys) -> Any:
