@@ -125,7 +125,8 @@ def _gate(
     if promote_to is None:
         return GateResult(run, None, None, None, False, f"{info.ref}: {result.verdict}")
     if result.verdict == "pass" and policy.review is not None:
-        run = _require_reviews(registry, policy, info, run, signing_key)
+        needed = ", ".join(f"{r.role} x{r.count}" for r in policy.review.required)
+        run = _require_reviews(registry, policy, info, run, signing_key, needed)
         result = run.versions[0]
     refusal = None
     if any(c.id == REVIEW_CHECK and c.status == "fail" for c in result.checks):
@@ -157,7 +158,12 @@ def _gate(
 
 
 def _require_reviews(
-    registry: Registry, policy: Policy, info: VersionInfo, run: AuditRun, signing_key: str | None
+    registry: Registry,
+    policy: Policy,
+    info: VersionInfo,
+    run: AuditRun,
+    signing_key: str | None,
+    needed: str,
 ) -> AuditRun:
     """The run with a ``review.required`` check: pass when the policy's sign-offs exist for the
     files, data and policy this audit attested, fail (naming each missing role) otherwise.
@@ -171,8 +177,6 @@ def _require_reviews(
         missing: str | None = "review required: the audit has no attestation to bind reviews to"
     else:
         missing = review_requirement(registry, policy, info, envelope)
-    assert policy.review is not None
-    needed = ", ".join(f"{r.role} x{r.count}" for r in policy.review.required)
     checked = check(
         REVIEW_CHECK,
         "review",

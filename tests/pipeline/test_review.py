@@ -16,9 +16,15 @@ from mlflow.tracking import MlflowClient
 from securesystemslib.dsse import Envelope
 
 from govern.attest.keys import generate_keypair, load_public_key
+from govern.config.review import RequiredReview
 from govern.config.trust import Reviewer
 from govern.errors import UsageError
-from govern.pipeline.review import _check_independence, _same_person
+from govern.pipeline.review import (
+    FoundReview,
+    _check_independence,
+    _same_person,
+    missing_reviews,
+)
 from govern.pipeline.verify import trusted_keys, verify_record
 from govern.registry.client import Registry, VersionInfo
 
@@ -192,14 +198,18 @@ def test_the_gate_waits_for_the_required_sign_off_of_the_same_files_data_and_pol
     signed = ("--signing-key", str(people["auditor"].private))
     client = MlflowClient(uri, uri)
 
-    def gate(policy_file):
+    def gate(policy_file, *extra):
         return run_cli(
             "gate", f"{good}/1", "--promote-to", "production", "--policy", str(policy_file),
-            "--tracking-uri", uri, "--format", "json", *signed,
+            "--tracking-uri", uri, "--format", "json", *signed, *extra,
         )  # fmt: skip
 
-    refused = gate(policy)
+    refused = gate(policy, "--out", str(tmp_path / "refused"))
     assert refused.exit_code == 1, refused.output
+    # The gate's results carry the review check and still verify against their attestation.
+    results = tmp_path / "refused" / "results.json"
+    verified = run_cli("verify", str(results), "--policy", str(policy))
+    assert verified.exit_code == 0, verified.output
     assert "review required: validator x1" in refused.stderr
     checks = {c["id"]: c for c in json.loads(refused.stdout)["versions"][0]["checks"]}
     assert checks["review.required"]["status"] == "fail"
@@ -223,3 +233,37 @@ def test_the_gate_waits_for_the_required_sign_off_of_the_same_files_data_and_pol
     assert again.exit_code == 1, again.output
     assert "review required: validator x1" in again.stderr
     assert not client.get_registered_model(good).aliases
+
+
+def _found(reviewer, decision, at, *, data="d1", policy="p1", verified=True):
+    return FoundReview(
+        run_id=at, role="validator", reviewer=reviewer, decision=decision, reviewed_at=at,
+        keyid="k", verified=verified, problem=None,
+        subjects={"model:m/1": "m1", "training-data:t": data}, policy_sha256=policy,
+        audit_attestation_sha256="a",
+    )  # fmt: skip
+
+
+def test_an_approval_counts_only_for_the_same_subjects_and_policy_until_its_reviewer_rejects():
+    need = [RequiredReview("validator", 1)]
+    subjects = {"model:m/1": "m1", "training-data:t": "d1"}
+
+    def missing(*reviews):
+        return missing_reviews(reviews, need, subjects, "p1")
+
+    assert missing() == need
+    assert missing(_found("carol", "approve", "2026-01-01T00:00:00.000Z")) == []
+    assert missing(_found("carol", "approve", "2026-01-01T00:00:00.000Z", data="d2")) == need
+    assert missing(_found("carol", "approve", "2026-01-01T00:00:00.000Z", policy="p2")) == need
+    assert missing(_found("carol", "approve", "2026-01-01T00:00:00.000Z", verified=False)) == need
+    approve, reject = (
+        _found("carol", "approve", "2026-01-01T00:00:00.000Z"),
+        _found("carol", "reject", "2026-01-02T00:00:00.000Z"),
+    )
+    assert missing(approve, reject) == need
+    again = _found("carol", "approve", "2026-01-03T00:00:00.000Z")
+    assert missing(approve, reject, again) == []
+    two = [RequiredReview("validator", 2)]
+    other = _found("erin", "approve", "2026-01-01T00:00:00.000Z")
+    assert missing_reviews([approve, again], two, subjects, "p1") == two  # one reviewer, twice
+    assert missing_reviews([approve, other], two, subjects, "p1") == []
