@@ -764,7 +764,8 @@ def verify_cmd(
 ) -> None:
     """Check signed evidence: results.json files, attestation envelopes, or registry records.
 
-    A results.json must match, version by version, the statements signed for it (offline). For
+    A results.json must match, version by version, the statements signed for it (offline). A
+    review envelope (govern review) must be signed by a key in trust.reviewers or --key. For
     a SELECTOR (NAME, NAME/3, NAME@alias), each version's recorded status must be backed by a
     valid attestation of its audit run, and that attestation must still cover the model files in
     the registry and the data at its source (both are downloaded and re-hashed). Signatures must

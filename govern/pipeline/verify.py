@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from govern.attest.review import REVIEW_PREDICATE_TYPE
 from govern.attest.statement import (
     OpenedEnvelope,
     check_results,
+    decode_payload,
     envelope_digest,
     open_envelope,
 )
@@ -60,6 +62,8 @@ class TrustedKeys:
 
     keys: tuple[Any, ...]
     required: bool
+    reviewers: tuple[Any, ...] = ()
+    """Keys whose signatures make a review verified: the policy's reviewers and ``--key``."""
 
     @property
     def checking(self) -> bool:
@@ -72,10 +76,16 @@ def trusted_keys(policy: Policy | None, key_files: Sequence[Path] = ()) -> Trust
     from govern.attest.keys import load_public_key
 
     paths = list(key_files)
+    reviewers = list(key_files)
     if policy is not None and policy.trust is not None:
         paths.extend(policy.trust.auditors)
+        reviewers.extend(r.key for r in policy.trust.reviewers)
     required = bool(key_files) or bool(policy and policy.trust and policy.trust.requires_signatures)
-    return TrustedKeys(tuple(load_public_key(p) for p in paths), required)
+    return TrustedKeys(
+        tuple(load_public_key(p) for p in paths),
+        required,
+        tuple(load_public_key(p) for p in reviewers),
+    )
 
 
 def judge(opened: OpenedEnvelope, trust: TrustedKeys) -> tuple[Outcome, str | None]:
@@ -139,14 +149,42 @@ def verify_results_file(path: Path, trust: TrustedKeys) -> list[Verification]:
 
 
 def verify_envelope_file(path: Path, trust: TrustedKeys) -> Verification:
-    """A DSSE envelope on its own: signature and statement shape only."""
+    """A DSSE envelope on its own: signature and statement shape only. A review
+    (``govern review``) is checked against the reviewers' keys, an audit against the auditors'."""
     envelope = read_json(path)
+    if _predicate_type(envelope) == REVIEW_PREDICATE_TYPE:
+        return _verify_review_file(path, envelope, trust)
     try:
         opened = open_with(envelope, trust)
     except NotVerified as exc:
         return Verification(str(path), "not-verified", str(exc))
     predicate = opened.predicate
     subject = f"{predicate.get('model')}/{predicate.get('version')} ({path.name})"
+    outcome, keyid = judge(opened, trust)
+    return Verification(subject, outcome, None, keyid)
+
+
+def _predicate_type(envelope: Any) -> str | None:
+    try:
+        statement = json.loads(decode_payload(envelope))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return statement.get("predicateType") if isinstance(statement, Mapping) else None
+
+
+def _verify_review_file(path: Path, envelope: Any, trust: TrustedKeys) -> Verification:
+    checking = bool(trust.reviewers) or trust.required
+    try:
+        opened = open_envelope(
+            envelope, list(trust.reviewers) if checking else None, REVIEW_PREDICATE_TYPE
+        )
+    except NotVerified as exc:
+        return Verification(str(path), "not-verified", str(exc))
+    predicate = opened.predicate
+    subject = (
+        f"{predicate.get('model')}/{predicate.get('version')} {predicate.get('decision')} "
+        f"by {predicate.get('reviewer')} ({path.name})"
+    )
     outcome, keyid = judge(opened, trust)
     return Verification(subject, outcome, None, keyid)
 

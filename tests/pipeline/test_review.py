@@ -122,6 +122,19 @@ def test_an_approval_by_a_trusted_validator_is_signed_and_recorded(audited, peop
     assert predicate["note"] == "fairness margins checked"
     assert predicate["audit"]["attestation_sha256"] == audit_sha
     assert predicate["previous_record"] == audit_sha  # the audit was the chain head
+    # Offline, like an audit's envelope: against the policy's reviewers, or a given key.
+    ok = run_cli("verify", path, "--policy", str(policy), "--format", "json")
+    assert ok.exit_code == 0, ok.output
+    (row,) = json.loads(ok.stdout)
+    assert (row["outcome"], row["keyid"]) == ("verified", people["carol"].keyid)
+    assert row["subject"].endswith("approve by Carol@example.com (review.intoto.json)")
+    edited = json.loads(base64.b64decode(envelope["payload"]))
+    edited["predicate"]["decision"] = "reject"
+    forged = policy.parent / "forged.intoto.json"
+    payload = base64.b64encode(json.dumps(edited).encode()).decode()
+    forged.write_text(json.dumps({**envelope, "payload": payload}))
+    refused = run_cli("verify", str(forged), "--policy", str(policy))
+    assert refused.exit_code == 1 and "NOT-VERIFIED" in refused.stdout
     names = {s["name"] for s in statement["subject"]}
     assert names == {f"model:{good}/1", "training-data:g.parquet"}
 
