@@ -62,8 +62,9 @@ class TrustedKeys:
 
     keys: tuple[Any, ...]
     required: bool
-    reviewers: tuple[Any, ...] = ()
-    """Keys whose signatures make a review verified: the policy's reviewers and ``--key``."""
+    reviewers: tuple[tuple[str | None, tuple[str, ...], Any], ...] = ()
+    """``(id, roles, key)`` of each key whose signature makes a review verified: the policy's
+    reviewers, and ``--key`` files (``None``: anyone, any role)."""
 
     @property
     def checking(self) -> bool:
@@ -76,16 +77,14 @@ def trusted_keys(policy: Policy | None, key_files: Sequence[Path] = ()) -> Trust
     from govern.attest.keys import load_public_key
 
     paths = list(key_files)
-    reviewers = list(key_files)
+    reviewers: list[tuple[str | None, tuple[str, ...], Any]] = [
+        (None, (), load_public_key(p)) for p in key_files
+    ]
     if policy is not None and policy.trust is not None:
         paths.extend(policy.trust.auditors)
-        reviewers.extend(r.key for r in policy.trust.reviewers)
+        reviewers.extend((r.id, r.roles, load_public_key(r.key)) for r in policy.trust.reviewers)
     required = bool(key_files) or bool(policy and policy.trust and policy.trust.requires_signatures)
-    return TrustedKeys(
-        tuple(load_public_key(p) for p in paths),
-        required,
-        tuple(load_public_key(p) for p in reviewers),
-    )
+    return TrustedKeys(tuple(load_public_key(p) for p in paths), required, tuple(reviewers))
 
 
 def judge(opened: OpenedEnvelope, trust: TrustedKeys) -> tuple[Outcome, str | None]:
@@ -173,11 +172,20 @@ def _predicate_type(envelope: Any) -> str | None:
 
 
 def _verify_review_file(path: Path, envelope: Any, trust: TrustedKeys) -> Verification:
+    """Signed by the key of the reviewer the review names, who holds the role it claims (or by
+    a ``--key``)."""
     checking = bool(trust.reviewers) or trust.required
     try:
-        opened = open_envelope(
-            envelope, list(trust.reviewers) if checking else None, REVIEW_PREDICATE_TYPE
-        )
+        claimed = open_envelope(envelope, None, REVIEW_PREDICATE_TYPE).predicate
+        name, role = claimed.get("reviewer"), claimed.get("role")
+        keys = [
+            key
+            for rid, roles, key in trust.reviewers
+            if rid is None or (rid == name and role in roles)
+        ]
+        if checking and not keys and trust.reviewers:
+            raise NotVerified(f"'{name}' is not a reviewer holding the role '{role}'")
+        opened = open_envelope(envelope, keys if checking else None, REVIEW_PREDICATE_TYPE)
     except NotVerified as exc:
         return Verification(str(path), "not-verified", str(exc))
     predicate = opened.predicate

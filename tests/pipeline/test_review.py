@@ -15,7 +15,8 @@ from in_toto_attestation.v1 import statement as intoto
 from mlflow.tracking import MlflowClient
 from securesystemslib.dsse import Envelope
 
-from govern.attest.keys import generate_keypair, load_public_key
+from govern.attest.keys import generate_keypair, load_public_key, load_signer
+from govern.attest.statement import make_envelope
 from govern.config.review import RequiredReview
 from govern.config.trust import Reviewer
 from govern.errors import UsageError
@@ -135,6 +136,14 @@ def test_an_approval_by_a_trusted_validator_is_signed_and_recorded(audited, peop
     forged.write_text(json.dumps({**envelope, "payload": payload}))
     refused = run_cli("verify", str(forged), "--policy", str(policy))
     assert refused.exit_code == 1 and "NOT-VERIFIED" in refused.stdout
+    # A trusted reviewer's signature on a review naming someone else is not that review.
+    claimed = json.loads(base64.b64decode(envelope["payload"]))
+    claimed["predicate"]["reviewer"] = "dave@example.com"
+    impostor = policy.parent / "impostor.intoto.json"
+    impostor.write_text(json.dumps(make_envelope(claimed, load_signer(people["carol"].private))))
+    named = run_cli("verify", str(impostor), "--policy", str(policy), "--format", "json")
+    assert named.exit_code == 1
+    assert "which no trusted key verifies" in json.loads(named.stdout)[0]["problem"]
     names = {s["name"] for s in statement["subject"]}
     assert names == {f"model:{good}/1", "training-data:g.parquet"}
 
