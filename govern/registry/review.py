@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from govern import __version__
-from govern.model.results import jsonable
 from govern.registry.client import Registry, VersionInfo, one_line
 from govern.registry.record import (
     RUN_TAG_KIND,
@@ -82,7 +81,7 @@ def record_review(
             "uploading the review",
             client.log_text,
             run_id,
-            json.dumps(jsonable(dict(envelope)), indent=2),
+            json.dumps(dict(envelope), indent=2),
             REVIEW_ARTIFACT,
         )
         registry.call("finishing the review run", client.set_terminated, run_id, "FINISHED")
