@@ -634,6 +634,87 @@ def report_cmd(results: Path, out: Path, templates: Path | None, pdf: bool, pape
     _out(str(out / "index.html"))
 
 
+@main.command("review")
+@click.argument("selector", metavar="SELECTOR")
+@click.option("--approve", "decision", flag_value="approve", help="Sign off the version.")
+@click.option("--reject", "decision", flag_value="reject", help="Record that it must not ship.")
+@click.option(
+    "--role",
+    required=True,
+    metavar="ROLE",
+    help="The role you review in (one of your roles in the policy's trust.reviewers).",
+)
+@click.option("--note", metavar="TEXT", help="Rationale or conditions, signed with the review.")
+@click.option(
+    "--signing-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="GOVERN_REVIEW_KEY",
+    required=True,
+    metavar="FILE",
+    help="Your Ed25519 private key (govern keygen); default $GOVERN_REVIEW_KEY. Its public key "
+    "must be listed under trust.reviewers: the key, not a name, says who reviews.",
+)
+@policy_option
+@tracking_option
+@handle_errors
+def review_cmd(
+    selector: str,
+    decision: str | None,
+    role: str,
+    note: str | None,
+    signing_key: Path,
+    policy_path: Path | None,
+    tracking_uri: str | None,
+) -> None:
+    """Sign off (or reject) one version's latest verified audit, as a trusted reviewer.
+
+    The review is an in-toto statement signed with your key, bound to the model files, data
+    and policy the audit attested, and recorded as a run in the audit experiment plus the
+    version tag govern.review.ROLE. You cannot review a version you registered or trained, and
+    you can approve only an audit that passed. The policy's review.required makes gate
+    --promote-to wait for the approvals.
+
+    \b
+    Exit codes: 0 recorded, 1 refused (audit not verified, or approving
+                a failed audit), 2 usage or policy error (key not a
+                reviewer's, role not held, reviewer is the model's author).
+
+    \b
+    Examples:
+      govern review credit-risk/7 --approve --role validator --signing-key ~/keys/me.key
+      govern review credit-risk@candidate --reject --role risk --note "drift on age"
+    """
+    from govern.config.policy import load_policy
+    from govern.config.selectors import parse_selector
+    from govern.pipeline.review import review_version
+
+    if decision is None:
+        raise UsageError("say --approve or --reject")
+    sel = parse_selector(selector)
+    if not sel.single:
+        raise UsageError(
+            f"review signs off exactly one version: use {sel.name}/VERSION or "
+            f"{sel.name}@ALIAS, not '{selector}'"
+        )
+    policy = load_policy(policy_path)
+    from govern.attest.keys import load_signer
+
+    load_signer(signing_key)  # a bad key costs nothing (exit 2)
+    registry = _registry(tracking_uri)
+    (info,) = registry.resolve([sel])
+    outcome = review_version(
+        registry,
+        policy,
+        info,
+        decision=decision,
+        role=role,
+        note=note,
+        signing_key=str(signing_key),
+    )
+    _out(json.dumps(outcome.to_dict(), indent=2))
+    _say(f"{outcome.ref}: {outcome.decision} as {outcome.role} by {outcome.reviewer} recorded")
+
+
 @main.command("keygen")
 @click.option(
     "--out",
@@ -683,7 +764,8 @@ def verify_cmd(
 ) -> None:
     """Check signed evidence: results.json files, attestation envelopes, or registry records.
 
-    A results.json must match, version by version, the statements signed for it (offline). For
+    A results.json must match, version by version, the statements signed for it (offline). A
+    review envelope (govern review) must be signed by a key in trust.reviewers or --key. For
     a SELECTOR (NAME, NAME/3, NAME@alias), each version's recorded status must be backed by a
     valid attestation of its audit run, and that attestation must still cover the model files in
     the registry and the data at its source (both are downloaded and re-hashed). Signatures must

@@ -80,3 +80,10 @@ class NotVerified(GovernError):
     or no longer matching the model or data it names. A violation, not a crash."""
 
     exit_code = EXIT_VIOLATION
+
+
+class ReviewRefused(GovernError):
+    """A sign-off govern will not record: approving an audit that did not pass, or reviewing
+    an audit whose record does not verify. A refusal on the merits, like a violation."""
+
+    exit_code = EXIT_VIOLATION

@@ -163,9 +163,14 @@ class OpenedEnvelope:
 
 
 def open_envelope(
-    envelope: Any, trusted: Sequence[Any] | None, accepted: Sequence[str] = (PREDICATE_TYPE,)
+    envelope: Any,
+    trusted: Sequence[Any] | None,
+    accepted: str | Sequence[str] = PREDICATE_TYPE,
 ) -> OpenedEnvelope:
     """Parse an envelope and, when ``trusted`` keys are given, require a signature by one.
+
+    ``accepted`` is the kind of statement expected (an audit unless said otherwise), so a
+    review can never be read as an audit nor the other way round.
 
     Raises NotVerified naming what is wrong: not an envelope, not an in-toto statement of this
     predicate type, or (with ``trusted``) no signature a trusted key verifies.
@@ -173,6 +178,7 @@ def open_envelope(
     from securesystemslib.dsse import Envelope
     from securesystemslib.exceptions import VerificationError
 
+    accepted_types = (accepted,) if isinstance(accepted, str) else tuple(accepted)
     if not isinstance(envelope, Mapping):
         raise NotVerified("not a DSSE envelope (expected a JSON object)")
     try:
@@ -202,7 +208,7 @@ def open_envelope(
         raise NotVerified("the envelope's payload is not JSON") from None
     if not isinstance(statement, Mapping) or statement.get("_type") != STATEMENT_TYPE:
         raise NotVerified("the payload is not an in-toto Statement v1")
-    if statement.get("predicateType") not in accepted:
+    if statement.get("predicateType") not in accepted_types:
         raise NotVerified(f"predicate type '{statement.get('predicateType')}' is not govern's")
     return OpenedEnvelope(statement, bool(keyids), keyids, verified)
 

@@ -33,6 +33,7 @@ from govern.config.fields import (
     suggest,
     type_name,
 )
+from govern.config.review import ReviewPolicy, parse_review
 from govern.config.trust import Trust, parse_trust
 from govern.config.waivers import (
     DEFAULT_MAX_WAIVER_DAYS,
@@ -56,7 +57,15 @@ DEFAULT_POLICY_FILE = "govern.yaml"
 DEFAULT_AUDIT_EXPERIMENT = "govern-audits"
 DEFAULT_MIN_GROUP_SIZE = 30
 
-_TOP_KEYS = {"version", "audit_experiment", "models", "trust", "waivers", "max_waiver_days"}
+_TOP_KEYS = {
+    "version",
+    "audit_experiment",
+    "models",
+    "trust",
+    "review",
+    "waivers",
+    "max_waiver_days",
+}
 _ENTRY_KEYS = {
     "match",
     "packs",
@@ -169,6 +178,8 @@ class Policy:
     """The ``waivers`` key, resolved against the policy's folder; ``None`` when not given."""
     waivers: WaiverSet | None = None
     """The waivers in force for this run: the policy's file, or the one ``--waivers`` named."""
+    review: ReviewPolicy | None = None
+    """Sign-offs ``gate --promote-to`` requires; ``None``: none."""
 
     def for_model(self, name: str) -> ModelPolicy | None:
         """First entry whose glob matches wins; ``None`` means the version fails closed."""
@@ -520,6 +531,7 @@ def _policy(data: Any, where: Where, policy_path: Path, text: str, sha: str) -> 
         if "trust" in top
         else None
     )
+    review = parse_review(top["review"], where / "review", trust) if "review" in top else None
     max_days = DEFAULT_MAX_WAIVER_DAYS
     if "max_waiver_days" in top:
         max_days = max_waiver_days(top["max_waiver_days"], where / "max_waiver_days")
@@ -536,6 +548,7 @@ def _policy(data: Any, where: Where, policy_path: Path, text: str, sha: str) -> 
         trust=trust,
         max_waiver_days=max_days,
         waivers_file=waivers_file,
+        review=review,
     )
 
 

@@ -21,7 +21,9 @@ approved, unexpired waiver accepts for now: never a pass either."""
 Verdict = Literal["pass", "fail", "error"]
 """What one version or one run came to: waived checks do not fail a version, but they are listed
 wherever its verdict is shown."""
-CheckKind = Literal["policy", "lineage", "integrity", "quality", "fairness", "registry", "internal"]
+CheckKind = Literal[
+    "policy", "lineage", "integrity", "quality", "fairness", "registry", "review", "internal"
+]
 STATUSES: tuple[Status, ...] = typing.get_args(Status)
 VERDICTS: tuple[Verdict, ...] = typing.get_args(Verdict)
 KINDS: tuple[CheckKind, ...] = typing.get_args(CheckKind)

@@ -119,6 +119,14 @@ def audit_one(
         result = replace(result, history=history)
     except GovernError as exc:
         result = replace(result, metadata={**result.metadata, "history_error": str(exc)})
+    if policy.trust and policy.trust.reviewers:
+        from govern.pipeline.review import review_summaries
+
+        try:  # the report lists the sign-offs recorded so far; context, like history
+            reviews = review_summaries(registry, policy, info)
+            result = replace(result, metadata={**result.metadata, "reviews": reviews})
+        except GovernError as exc:
+            result = replace(result, metadata={**result.metadata, "reviews_error": str(exc)})
     libraries = environment()
 
     def attested(version: VersionResult) -> VersionResult:

@@ -15,19 +15,24 @@ from govern.config.policy import Policy
 from govern.config.selectors import Selector, validate_promotion
 from govern.errors import UsageError
 from govern.model.results import AuditRun, VersionResult
-from govern.pipeline.audit import audit
+from govern.pipeline.attestation import attest
+from govern.pipeline.audit import audit, environment
+from govern.pipeline.review import review_requirement
 from govern.pipeline.runner import Progress, shielded
-from govern.pipeline.version import utcnow
+from govern.pipeline.version import check, utcnow
 from govern.registry.client import READY, Registry, VersionInfo
 from govern.registry.record import (
     PROMOTION_ARTIFACT,
     chain_head,
     log_signed_record,
+    read_record,
     record_promotion,
     set_chain_head,
 )
 from govern.render.charts import reuse_drawings
 from govern.render.outputs import OutputRequest, write_requested
+
+REVIEW_CHECK = "review.required"
 
 
 @dataclass(frozen=True)
@@ -127,8 +132,15 @@ def _gate(
     result = run.versions[0]
     if promote_to is None:
         return GateResult(run, None, None, None, False, f"{info.ref}: {result.verdict}")
+    if result.verdict == "pass" and policy.review is not None:
+        needed = ", ".join(f"{r.role} x{r.count}" for r in policy.review.required)
+        run = _require_reviews(registry, policy, info, run, signing_key, needed)
+        result = run.versions[0]
     refusal = None
-    if result.verdict != "pass":
+    if any(c.id == REVIEW_CHECK and c.status == "fail" for c in result.checks):
+        missing = next(c.summary for c in result.checks if c.id == REVIEW_CHECK)
+        refusal = f"{missing} (it stays on {_show(before)})"
+    elif result.verdict != "pass":
         refusal = f"{info.ref} did not pass (it stays on {_show(before)})"
     else:
         current = registry.version(info.model, info.version)
@@ -177,9 +189,14 @@ def _sign_promotion(
     )
     from govern.pipeline.attestation import signer_for
 
-    attestation = result.attestation or {}
-    audit_sha = str(attestation.get("envelope_sha256"))
-    head = chain_head(registry.version(info.model, info.version).tags)
+    # Bound to the audit as recorded in the registry (the gate's own results may have been
+    # attested again with its review check).
+    tags = registry.version(info.model, info.version).tags
+    record = read_record(tags)
+    if record is None or not record.attestation_sha256 or record.audit_run_id != audit_run_id:
+        return
+    audit_sha = record.attestation_sha256
+    head = chain_head(tags)
     statement = build_promotion_statement(
         info.model,
         info.version,
@@ -201,6 +218,45 @@ def _sign_promotion(
     envelope = make_envelope(statement, signer_for(signing_key))
     log_signed_record(registry, audit_run_id, PROMOTION_ARTIFACT, envelope)
     set_chain_head(registry, info, envelope_digest(envelope), "promotion", audit_run_id)
+
+
+def _require_reviews(
+    registry: Registry,
+    policy: Policy,
+    info: VersionInfo,
+    run: AuditRun,
+    signing_key: str | None,
+    needed: str,
+) -> AuditRun:
+    """The run with a ``review.required`` check: pass when the policy's sign-offs exist for the
+    files, data and policy this audit attested, fail (naming each missing role) otherwise.
+
+    The audit recorded in the registry is the audit alone; the gate's own results carry the
+    check, attested again so that its results.json still verifies.
+    """
+    result = run.versions[0]
+    envelope = (result.attestation or {}).get("envelope")
+    if not envelope:
+        missing: str | None = "review required: the audit has no attestation to bind reviews to"
+    else:
+        missing = review_requirement(registry, policy, info, envelope)
+    checked = check(
+        REVIEW_CHECK,
+        "review",
+        "fail" if missing else "pass",
+        missing or f"required sign-offs present: {needed}",
+        threshold=needed,
+    )
+    current = registry.version(info.model, info.version)
+    updated = attest(
+        replace(result, checks=(*result.checks, checked)),
+        policy,
+        signing_key,
+        libraries=environment(),
+        signed_at=utcnow(),
+        info=current,
+    )
+    return replace(run, versions=(updated, *run.versions[1:]))
 
 
 def _show(version: str | None) -> str:

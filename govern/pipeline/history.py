@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from govern.attest.review import REVIEW_PREDICATE_TYPE
 from govern.attest.statement import RECORD_PREDICATE_TYPES, envelope_digest, open_envelope
 from govern.config.policy import Policy
 from govern.errors import NotVerified
 from govern.pipeline.verify import TrustedKeys
 from govern.registry.client import Registry, VersionInfo, one_line
 from govern.registry.record import RECORD_ARTIFACTS, RUN_TAG_MODEL, chain_head, version_runs
-
-REVIEW_ARTIFACT = "review.intoto.json"
-"""Reviews (``govern review``) are recorded as this artifact of their own govern run."""
+from govern.registry.review import REVIEW_ARTIFACT
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ def _read_records(
 def _check_record(envelope: Any, kind: str, run_id: str, trust: TrustedKeys) -> ChainRecord:
     sha = envelope_digest(envelope)
     problem = None
-    accepted = (*RECORD_PREDICATE_TYPES, "urn:govern:attestation:review:v1")
+    accepted = (*RECORD_PREDICATE_TYPES, REVIEW_PREDICATE_TYPE)
     try:
         opened = open_envelope(envelope, list(trust.keys) if trust.checking else None, accepted)
     except NotVerified as exc:

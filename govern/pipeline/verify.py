@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from govern.attest.review import REVIEW_PREDICATE_TYPE
 from govern.attest.statement import (
     OpenedEnvelope,
     check_results,
+    decode_payload,
     envelope_digest,
     open_envelope,
 )
@@ -60,6 +62,9 @@ class TrustedKeys:
 
     keys: tuple[Any, ...]
     required: bool
+    reviewers: tuple[tuple[str | None, tuple[str, ...], Any], ...] = ()
+    """``(id, roles, key)`` of each key whose signature makes a review verified: the policy's
+    reviewers, and ``--key`` files (``None``: anyone, any role)."""
 
     @property
     def checking(self) -> bool:
@@ -72,10 +77,14 @@ def trusted_keys(policy: Policy | None, key_files: Sequence[Path] = ()) -> Trust
     from govern.attest.keys import load_public_key
 
     paths = list(key_files)
+    reviewers: list[tuple[str | None, tuple[str, ...], Any]] = [
+        (None, (), load_public_key(p)) for p in key_files
+    ]
     if policy is not None and policy.trust is not None:
         paths.extend(policy.trust.auditors)
+        reviewers.extend((r.id, r.roles, load_public_key(r.key)) for r in policy.trust.reviewers)
     required = bool(key_files) or bool(policy and policy.trust and policy.trust.requires_signatures)
-    return TrustedKeys(tuple(load_public_key(p) for p in paths), required)
+    return TrustedKeys(tuple(load_public_key(p) for p in paths), required, tuple(reviewers))
 
 
 def judge(opened: OpenedEnvelope, trust: TrustedKeys) -> tuple[Outcome, str | None]:
@@ -139,14 +148,51 @@ def verify_results_file(path: Path, trust: TrustedKeys) -> list[Verification]:
 
 
 def verify_envelope_file(path: Path, trust: TrustedKeys) -> Verification:
-    """A DSSE envelope on its own: signature and statement shape only."""
+    """A DSSE envelope on its own: signature and statement shape only. A review
+    (``govern review``) is checked against the reviewers' keys, an audit against the auditors'."""
     envelope = read_json(path)
+    if _predicate_type(envelope) == REVIEW_PREDICATE_TYPE:
+        return _verify_review_file(path, envelope, trust)
     try:
         opened = open_with(envelope, trust)
     except NotVerified as exc:
         return Verification(str(path), "not-verified", str(exc))
     predicate = opened.predicate
     subject = f"{predicate.get('model')}/{predicate.get('version')} ({path.name})"
+    outcome, keyid = judge(opened, trust)
+    return Verification(subject, outcome, None, keyid)
+
+
+def _predicate_type(envelope: Any) -> str | None:
+    try:
+        statement = json.loads(decode_payload(envelope))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return statement.get("predicateType") if isinstance(statement, Mapping) else None
+
+
+def _verify_review_file(path: Path, envelope: Any, trust: TrustedKeys) -> Verification:
+    """Signed by the key of the reviewer the review names, who holds the role it claims (or by
+    a ``--key``)."""
+    checking = bool(trust.reviewers) or trust.required
+    try:
+        claimed = open_envelope(envelope, None, REVIEW_PREDICATE_TYPE).predicate
+        name, role = claimed.get("reviewer"), claimed.get("role")
+        keys = [
+            key
+            for rid, roles, key in trust.reviewers
+            if rid is None or (rid == name and role in roles)
+        ]
+        if checking and not keys and trust.reviewers:
+            raise NotVerified(f"'{name}' is not a reviewer holding the role '{role}'")
+        opened = open_envelope(envelope, keys if checking else None, REVIEW_PREDICATE_TYPE)
+    except NotVerified as exc:
+        return Verification(str(path), "not-verified", str(exc))
+    predicate = opened.predicate
+    subject = (
+        f"{predicate.get('model')}/{predicate.get('version')} {predicate.get('decision')} "
+        f"by {predicate.get('reviewer')} ({path.name})"
+    )
     outcome, keyid = judge(opened, trust)
     return Verification(subject, outcome, None, keyid)
 
@@ -174,20 +220,35 @@ def verify_record(
     """
     subject = info.ref
     try:
-        record = read_record(info.tags)
-    except RecordError as exc:
-        return Verification(subject, "not-verified", f"unreadable record: {exc}")
-    if record is None:
+        found = open_record(registry, info, trust)
+    except NotVerified as exc:
+        return Verification(subject, "not-verified", str(exc))
+    if found is None:
         return None
+    _, opened = found
     try:
-        opened = _record_attestation(registry, record, trust)
-        _check_record(opened, record, info)
         if rehash:
             _check_subjects(registry, info, opened, policy)
     except NotVerified as exc:
         return Verification(subject, "not-verified", str(exc))
     outcome, keyid = judge(opened, trust)
     return Verification(subject, outcome, None, keyid)
+
+
+def open_record(
+    registry: Registry, info: VersionInfo, trust: TrustedKeys
+) -> tuple[AuditRecord, OpenedEnvelope] | None:
+    """The version's audit record and its attestation, opened and checked against each other
+    (not re-hashed); ``None`` when never audited. Raises NotVerified saying what is wrong."""
+    try:
+        record = read_record(info.tags)
+    except RecordError as exc:
+        raise NotVerified(f"unreadable record: {exc}") from None
+    if record is None:
+        return None
+    opened = _record_attestation(registry, record, trust)
+    _check_record(opened, record, info)
+    return record, opened
 
 
 def _record_attestation(registry: Registry, record: AuditRecord, trust: TrustedKeys) -> Any:

@@ -35,6 +35,8 @@ TAG_EVALUATION_SHA = "govern.evaluation_sha256"
 RUN_TAG_MODEL = "govern.model"
 RUN_TAG_VERSION = "govern.version"
 RUN_TAG_VERDICT = "govern.verdict"
+RUN_TAG_KIND = "govern.kind"
+"""Set on runs that are not audits (``review``); an audit run has none."""
 
 
 def _quoted(value: str) -> str:
@@ -220,9 +222,12 @@ def _version_runs(
     order: str,
     limit: int,
     with_tag: str | None = None,
+    kind: str | None = None,
+    any_kind: bool = False,
 ) -> list[Any]:
     """Audit runs of one version in the audit experiment (``[]`` before the first audit),
-    ``order`` by start time, optionally only those where ``with_tag`` is set and non-empty."""
+    ``order`` by start time, optionally only those where ``with_tag`` is set and non-empty, or
+    (``kind``) only govern's runs of that kind (``review``); ``any_kind``: runs of every kind."""
     client = registry.client
     experiment_id = registry.experiment_id(experiment)
     if experiment_id is None:
@@ -233,6 +238,8 @@ def _version_runs(
     )
     if with_tag is not None:
         condition += f" and tags.`{with_tag}` != ''"
+    if kind is not None:
+        condition += f" and tags.`{RUN_TAG_KIND}` = {_quoted(kind)}"
     runs = registry.call(
         what,
         client.search_runs,
@@ -248,6 +255,7 @@ def _version_runs(
         for run in runs
         if run.data.tags.get(RUN_TAG_MODEL) == model
         and run.data.tags.get(RUN_TAG_VERSION) == version
+        and (any_kind or run.data.tags.get(RUN_TAG_KIND) == kind)
     ]
 
 
@@ -352,4 +360,5 @@ def version_runs(
         what=f"reading the records of {model}/{version}",
         order="ASC",
         limit=limit,
+        any_kind=True,
     )

@@ -122,3 +122,46 @@ def test_a_deleted_record_is_missing_from_the_chain(promoted, tmp_path, adult, t
     code, (chain,) = _history(uri, f"{name}/1", policy)
     assert code == 1
     assert any(p.endswith("is missing or was edited") for p in chain["problems"])
+
+
+def test_a_review_joins_the_chain_after_the_promotion(promoted, tmp_path):
+    uri, name, policy = promoted
+    carol = generate_keypair(tmp_path / "carol")
+    policy.write_text(
+        policy.read_text()
+        + "  reviewers:\n"
+        + f"    - {{id: carol@example.com, key: {carol.public}, roles: [validator]}}\n"
+    )
+    # The policy changed (a reviewer): audit again so the review binds to a verified audit.
+    keys = tmp_path / "keys" / "govern-signing.key"
+    again = run_cli(
+        "audit",
+        f"{name}/1",
+        "--policy",
+        str(policy),
+        "--tracking-uri",
+        uri,
+        "--signing-key",
+        str(keys),
+        "--force",
+    )
+    assert again.exit_code == 0, again.output
+    review = run_cli(
+        "review",
+        f"{name}/1",
+        "--approve",
+        "--role",
+        "validator",
+        "--policy",
+        str(policy),
+        "--tracking-uri",
+        uri,
+        "--signing-key",
+        str(carol.private),
+    )
+    assert review.exit_code == 0, review.output
+    code, (chain,) = _history(uri, f"{name}/1", policy)
+    assert code == 0, chain["problems"]
+    assert [r["kind"] for r in chain["records"]] == ["review", "audit", "promotion", "audit"]
+    assert chain["records"][0]["summary"] == ("review: approve as validator by carol@example.com")
+    assert all(r["problem"] is None for r in chain["records"])

@@ -1074,6 +1074,44 @@ def test_sign_off_block_names_the_exact_audit() -> None:
     assert "requires a documented exception" in sign_text
 
 
+def test_sign_off_lists_digital_sign_offs_above_the_paper_block() -> None:
+    reviews = [
+        {
+            "role": "validator",
+            "reviewer": "carol@example.com",
+            "decision": "approve",
+            "reviewed_at": "2026-12-01T10:00:00.000Z",
+            "keyid": "ab" * 32,
+            "verified": True,
+            "problem": None,
+        },
+        {
+            "role": "risk",
+            "reviewer": "mallory",
+            "decision": "reject",
+            "reviewed_at": "2026-12-01T11:00:00.000Z",
+            "keyid": "cd" * 32,
+            "verified": False,
+            "problem": "'mallory' is not a reviewer in trust.reviewers",
+        },
+    ]
+    v = make_version(metadata={"reviews": reviews})
+    sign = Page(render_version_report(v, make_run(v))).section("sign-off")
+    table = sign.find("table", class_="reviews")
+    assert header(table) == ["Role", "Reviewer", "Decision", "Date (UTC)", "Key id", "Signature"]
+    assert rows(table) == [
+        ["validator", "carol@example.com", "approve", "2026-12-01T10:00:00.000Z", "ab" * 8,
+         "verified"],
+        ["risk", "mallory", "reject", "2026-12-01T11:00:00.000Z", "cd" * 8,
+         "NOT VERIFIED: 'mallory' is not a reviewer in trust.reviewers"],
+    ]  # fmt: skip
+    text = words(sign)
+    assert text.index("Digital sign-offs") < text.index("On paper") < text.index("Reviewer name")
+    empty = make_version()
+    none = words(Page(render_version_report(empty, make_run(empty))).section("sign-off"))
+    assert "No digital sign-off was recorded" in none
+
+
 def test_fmt_filter_formats_and_never_returns_markup() -> None:
     env = make_environment()
     fmt = env.filters["fmt"]
