@@ -220,24 +220,35 @@ def walk_chain(
     )
 
 
-def alias_moves(registry: Registry, experiment: str, info: VersionInfo) -> list[dict[str, Any]]:
+def promotion_runs(registry: Registry, experiment: str, model: str) -> list[Any]:
+    """govern's gate runs of one model that moved an alias, newest first."""
+    experiment_id = registry.experiment_id(experiment)
+    if experiment_id is None:
+        return []
+    runs = registry.call(
+        f"reading promotions of {model}",
+        registry.client.search_runs,
+        [experiment_id],
+        filter_string=f"tags.`{RUN_TAG_MODEL}` = '{_escape(model)}' and "
+        "tags.`govern.promote_to` != ''",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    return [r for r in runs if r.data.tags.get(RUN_TAG_MODEL) == model]
+
+
+def alias_moves(
+    registry: Registry, experiment: str, info: VersionInfo, promotions: list[Any] | None = None
+) -> list[dict[str, Any]]:
     """Each alias on the version now, with the govern promotion that put it there, or flagged
-    as an ungoverned promotion when none did (MLflow itself keeps no history of aliases)."""
+    as an ungoverned promotion when none did (MLflow itself keeps no history of aliases).
+    ``promotions`` are the model's ``promotion_runs`` when the caller already has them."""
     moves: list[dict[str, Any]] = []
     if not info.aliases:
         return moves
-    experiment_id = registry.experiment_id(experiment)
-    runs: list[Any] = []
-    if experiment_id is not None:
-        runs = registry.call(
-            f"reading promotions of {info.model}",
-            registry.client.search_runs,
-            [experiment_id],
-            filter_string=f"tags.`{RUN_TAG_MODEL}` = '{_escape(info.model)}' and "
-            "tags.`govern.promote_to` != ''",
-            order_by=["attributes.start_time DESC"],
-            max_results=1000,
-        )
+    runs = (
+        promotions if promotions is not None else promotion_runs(registry, experiment, info.model)
+    )
     for alias in info.aliases:
         latest = next(
             (

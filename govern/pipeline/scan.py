@@ -4,6 +4,7 @@ verdict govern last recorded on it. Read-only."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from govern.config.policy import DEFAULT_AUDIT_EXPERIMENT, Policy
 from govern.errors import GovernError
@@ -25,6 +26,7 @@ def scan_versions(
     """One row per version; each recorded status checked against its attestation (signature
     and record; ``govern verify`` also re-hashes the model and the data)."""
     trust = trust or TrustedKeys((), False)
+    promotions: dict[str, list[Any]] = {}
     rows = []
     for info in versions:
         name = source = digest = error = None
@@ -46,11 +48,13 @@ def scan_versions(
         checked = verify_record(registry, info, trust, policy=policy)
         ungoverned: tuple[str, ...] = ()
         if info.aliases:
-            from govern.pipeline.history import alias_moves
+            from govern.pipeline.history import alias_moves, promotion_runs
 
             experiment = policy.audit_experiment if policy else DEFAULT_AUDIT_EXPERIMENT
             try:
-                moves = alias_moves(registry, experiment, info)
+                if info.model not in promotions:  # one search per model, not per version
+                    promotions[info.model] = promotion_runs(registry, experiment, info.model)
+                moves = alias_moves(registry, experiment, info, promotions[info.model])
             except GovernError:
                 moves = []
             ungoverned = tuple(m["alias"] for m in moves if not m["governed"])
