@@ -46,7 +46,7 @@ POLICY = """\
 version: 1
 models:
   - match: "*"
-    packs: [four-fifths]
+    packs: [baseline, four-fifths]
     label: income
     positive_label: ">50K"
     sensitive_features: [sex]
