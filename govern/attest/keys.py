@@ -62,6 +62,13 @@ def public_pem(key: Any) -> bytes:
     )
 
 
+def _read_key(file: Path, what: str) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise SigningKeyError(f"{what} {file}: {exc.strerror or exc}") from None
+
+
 def load_signer(path: str | os.PathLike[str]) -> Any:
     """A securesystemslib signer for the private key in ``path``; the error never shows the key."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -69,10 +76,7 @@ def load_signer(path: str | os.PathLike[str]) -> Any:
     from securesystemslib.signer import CryptoSigner
 
     file = Path(path)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise SigningKeyError(f"signing key {file}: {exc.strerror or exc}") from None
+    data = _read_key(file, "signing key")
     try:
         key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
@@ -93,10 +97,7 @@ def load_public_key(path: str | os.PathLike[str]) -> Any:
     from securesystemslib.signer import SSlibKey
 
     file = Path(path)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise SigningKeyError(f"public key {file}: {exc.strerror or exc}") from None
+    data = _read_key(file, "public key")
     try:
         key = load_pem_public_key(data)
     except (ValueError, TypeError):

@@ -173,13 +173,7 @@ def _log_evidence(
     registry.call("uploading results.json", client.log_text, run_id, results_json, "results.json")
     registry.call("uploading report.html", client.log_text, run_id, report_html, "report.html")
     if result.attestation:
-        registry.call(
-            "uploading the attestation",
-            client.log_text,
-            run_id,
-            json.dumps(result.attestation.get("envelope"), indent=2),
-            ATTESTATION_ARTIFACT,
-        )
+        log_signed_record(registry, run_id, ATTESTATION_ARTIFACT, result.attestation["envelope"])
     registry.call("finishing the audit run", client.set_terminated, run_id, "FINISHED")
 
 
@@ -338,7 +332,7 @@ def earliest_pins(
 def log_signed_record(
     registry: Registry, run_id: str, artifact: str, envelope: Mapping[str, Any]
 ) -> None:
-    """Upload a signed record (promotion, review) as an artifact of a govern run."""
+    """Upload a signed record (audit, promotion, review) as an artifact of a govern run."""
     registry.call(
         f"uploading {artifact}",
         registry.client.log_text,

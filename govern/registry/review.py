@@ -22,6 +22,7 @@ from govern.registry.record import (
     RUN_TAG_VERSION,
     _version_runs,
     iso_ms,
+    log_signed_record,
     set_chain_head,
 )
 
@@ -77,13 +78,7 @@ def record_review(
     )
     run_id = str(run.info.run_id)
     try:
-        registry.call(
-            "uploading the review",
-            client.log_text,
-            run_id,
-            json.dumps(dict(envelope), indent=2),
-            REVIEW_ARTIFACT,
-        )
+        log_signed_record(registry, run_id, REVIEW_ARTIFACT, envelope)
         registry.call("finishing the review run", client.set_terminated, run_id, "FINISHED")
     except BaseException:
         with contextlib.suppress(Exception):
