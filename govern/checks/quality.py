@@ -19,7 +19,7 @@ import threading
 import types
 import typing
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from govern.model.wording import expectation_columns, short_percent, short_value
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["known_expectation_types", "run_expectations", "validate_expectation"]
+__all__ = ["known_expectation_types", "run_expectations", "run_on_batch", "validate_expectation"]
 
 RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
 """SUMMARY gives counts and a few example values; COMPLETE would copy whole columns of row data
@@ -360,10 +360,18 @@ def _signature(expectation: Any) -> str:
     return expectation.expectation_type + json.dumps(fields, sort_keys=True, default=repr)
 
 
-def _run_suite(context: Any, df: pandas.DataFrame, expectations: list[Any]) -> list[Any]:
+def _add_datasource(context: Any, name: str, engine: str) -> Any:
+    """A pandas or Spark data source on the ephemeral context. On Spark, ``persist=False``: GX
+    would otherwise cache the whole batch in executor memory for the length of the audit."""
+    if engine == "spark":
+        return context.data_sources.add_spark(name=name, persist=False)
+    return context.data_sources.add_pandas(name=name)
+
+
+def _run_suite(context: Any, df: Any, expectations: list[Any], engine: str) -> list[Any]:
     gx = _gx()
     name = f"govern-{uuid.uuid4().hex}"
-    datasource = context.data_sources.add_pandas(name=name)
+    datasource = _add_datasource(context, name, engine)
     try:
         asset = datasource.add_dataframe_asset(name=name)
         batch_definition = asset.add_batch_definition_whole_dataframe(name)
@@ -379,7 +387,7 @@ def _run_suite(context: Any, df: pandas.DataFrame, expectations: list[Any]) -> l
             pass
 
 
-def _validate_all(df: pandas.DataFrame, groups: list[Any]) -> dict[int, Any]:
+def _validate_all(df: Any, groups: list[Any], engine: str) -> dict[int, Any]:
     """Run every distinct expectation in one pass; on a whole-suite crash, one at a time.
 
     GX catches most failures per expectation, but some (building an expectation's metric
@@ -397,7 +405,7 @@ def _validate_all(df: pandas.DataFrame, groups: list[Any]) -> dict[int, Any]:
     by_group: dict[int, Any] = {}
     with _GX_LOCK:
         try:
-            for res in _run_suite(context, df, [tagged(g) for g in range(len(groups))]):
+            for res in _run_suite(context, df, [tagged(g) for g in range(len(groups))], engine):
                 gid = (res.expectation_config.meta or {}).get("govern_group")
                 if isinstance(gid, int):
                     by_group.setdefault(gid, res)
@@ -405,7 +413,7 @@ def _validate_all(df: pandas.DataFrame, groups: list[Any]) -> dict[int, Any]:
             by_group = {}
             for gid in range(len(groups)):
                 try:
-                    by_group[gid] = _run_suite(context, df, [tagged(gid)])[0]
+                    by_group[gid] = _run_suite(context, df, [tagged(gid)], engine)[0]
                 except Exception as exc:
                     by_group[gid] = exc
     return by_group
@@ -506,8 +514,23 @@ def run_expectations(df: pandas.DataFrame, specs: Sequence[ExpectationSpec]) -> 
     A spec that is malformed, names a missing column or crashes inside GX becomes an ``error``
     result rather than an exception, so one bad expectation cannot hide the others' outcomes.
     """
+    return run_on_batch(df, specs, engine="pandas")
+
+
+def run_on_batch(
+    data: Any,
+    specs: Sequence[ExpectationSpec],
+    *,
+    engine: str,
+    translate: Callable[[str, Mapping[str, Any]], Mapping[str, Any]] | None = None,
+) -> list[CheckResult]:
+    """``run_expectations`` on a pandas (``engine="pandas"``) or Spark (``"spark"``) DataFrame.
+
+    ``translate`` rewrites a spec's arguments for the engine before GX builds it (the Spark
+    engine maps pandas type names to Spark's); the check reports the arguments as written.
+    """
     planned: list[_Planned] = []
-    columns = {str(c) for c in getattr(df, "columns", [])}
+    columns = {str(c) for c in getattr(data, "columns", [])}
     signatures: dict[str, int] = {}
     groups: list[Any] = []
     for index, spec in enumerate(specs):
@@ -515,6 +538,8 @@ def run_expectations(df: pandas.DataFrame, specs: Sequence[ExpectationSpec]) -> 
         planned.append(plan)
         try:
             plan.expectation = _build(plan.type, plan.kwargs)
+            if translate is not None:
+                plan.expectation = _build(plan.type, translate(plan.type, plan.kwargs))
             plan.cls = type(plan.expectation)
         except PolicyError as exc:
             plan.error = f"invalid expectation: {exc}"
@@ -536,7 +561,7 @@ def run_expectations(df: pandas.DataFrame, specs: Sequence[ExpectationSpec]) -> 
             groups.append(plan.expectation)
         plan.group = signatures[sig]
 
-    outcomes = _validate_all(df, groups)
+    outcomes = _validate_all(data, groups, engine)
     ids = _unique_ids(planned)
     return [
         _check_result(plan, check_id, outcomes.get(plan.group) if plan.group is not None else None)
