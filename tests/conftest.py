@@ -22,6 +22,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -44,10 +45,28 @@ def _isolate_cwd(tmp_path, monkeypatch):
     monkeypatch.delenv("GOVERN_POLICY", raising=False)
 
 
-def start_server(root: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start ``mlflow server`` (sqlite backend, proxied artifacts) on 127.0.0.1 and wait for it."""
+def start_server(
+    root: Path,
+    port: int | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    backend_store_uri: str | None = None,
+    artifact_args: Sequence[str] | None = None,
+) -> tuple[subprocess.Popen, str]:
+    """Start ``mlflow server`` (sqlite backend, proxied artifacts) on 127.0.0.1 and wait for it.
+
+    ``env`` is added to the server's environment (webhook settings, S3 credentials);
+    ``backend_store_uri`` replaces the sqlite file under ``root`` (PostgreSQL) and
+    ``artifact_args`` the local ``--artifacts-destination`` (S3, or direct client writes).
+    """
     port = port or _free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
+    backend = backend_store_uri or f"sqlite:///{root / 'mlflow.db'}"
+    artifacts = (
+        list(artifact_args)
+        if artifact_args is not None
+        else ["--artifacts-destination", str(root / "artifacts")]
+    )
     log = (root / "server.log").open("ab")
     proc = subprocess.Popen(
         [
@@ -56,9 +75,8 @@ def start_server(root: Path, port: int | None = None) -> tuple[subprocess.Popen,
             "mlflow",
             "server",
             "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
+            backend,
+            *artifacts,
             "--host",
             "127.0.0.1",
             "--port",

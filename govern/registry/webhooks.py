@@ -179,7 +179,7 @@ def _info(hook: Any) -> WebhookInfo:
         webhook_id=str(hook.webhook_id),
         name=str(hook.name),
         url=str(hook.url),
-        events=tuple(str(e) for e in hook.events),
+        events=tuple(sorted(str(e) for e in hook.events)),
         status=str(hook.status),
         managed=(hook.description or "").startswith(MANAGED),
     )
