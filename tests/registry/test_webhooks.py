@@ -12,10 +12,10 @@ import json
 import socket
 
 import pytest
-from conftest import start_server, stop_server
 from cryptography.fernet import Fernet
 from helpers import run_cli
 from receiver import Receiver
+from servers import start_server, stop_server
 
 from govern.registry.webhooks import EVENTS, KEY_MISSING
 
