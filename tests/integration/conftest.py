@@ -71,7 +71,13 @@ class Postgres:
     password: str = field(repr=False)
 
     def uri(self, database: str) -> str:
+        """A libpq URI, as psycopg2.connect takes it."""
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def sqlalchemy_uri(self, database: str) -> str:
+        """MLflow's backend store URI. The driver is named: SQLAlchemy 2.1 maps a bare
+        ``postgresql://`` to psycopg 3, and the test extra installs psycopg2-binary."""
+        return self.uri(database).replace("postgresql://", "postgresql+psycopg2://", 1)
 
     def create_database(self, name: str) -> str:
         import psycopg2
@@ -83,7 +89,7 @@ class Postgres:
                 cur.execute(f'CREATE DATABASE "{name}"')
         finally:
             conn.close()
-        return self.uri(name)
+        return self.sqlalchemy_uri(name)
 
 
 def _as_server_user(cmd: list[str]) -> list[str]:
