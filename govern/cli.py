@@ -1087,9 +1087,7 @@ def webhook_group() -> None:
     metavar="NAME",
     help="The webhook's name; install updates the webhook of that name if it exists.",
 )
-@click.option(
-    "--no-test", "no_test", is_flag=True, help="Skip MLflow's test delivery to the URL."
-)
+@click.option("--no-test", "no_test", is_flag=True, help="Skip MLflow's test delivery to the URL.")
 @tracking_option
 @handle_errors
 def webhook_install(

@@ -44,9 +44,7 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 receiver.deliveries.append(
-                    Delivery(
-                        self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                    )
+                    Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "2")

@@ -16,7 +16,6 @@ from helpers import recorded, register, run_cli, write_policy
 from mlflow.tracking import MlflowClient
 from receiver import Receiver
 
-
 SECRET = "integration-test-webhook-secret-0123"
 
 

@@ -242,4 +242,3 @@ def test_webhooks_need_a_tracking_server_not_a_database(sqlite_uri):
         "govern: error: webhooks are delivered only by 'mlflow server': --tracking-uri must be "
         "the server's http(s) URL, not sqlite:///"
     )
-
