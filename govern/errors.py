@@ -87,3 +87,18 @@ class ReviewRefused(GovernError):
     an audit whose record does not verify. A refusal on the merits, like a violation."""
 
     exit_code = EXIT_VIOLATION
+
+
+class WebhookRefused(GovernError):
+    """The MLflow server refuses govern's webhook as configured (the URL's scheme, a private
+    address, a missing encryption key), or the receiver refuses the signature: a setting to
+    fix, which a retry will not change."""
+
+    exit_code = EXIT_USAGE
+
+
+class WebhookUndelivered(GovernError):
+    """MLflow's test delivery did not reach a receiver that answered: govern serve is down or
+    unreachable from the MLflow server. The webhook is installed; a later test may succeed."""
+
+    exit_code = EXIT_RETRY

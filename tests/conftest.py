@@ -17,23 +17,16 @@ os.environ.pop("GOVERN_POLICY", None)
 # One process per audit unless a test asks for --jobs: spawning workers costs seconds each.
 os.environ["GOVERN_JOBS"] = "1"
 
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+# The server helpers live in servers.py so that tests/integration/conftest.py can import them
+# (a conftest cannot import another conftest by name); re-exported for `from conftest import`.
+from servers import _free_port, start_server, stop_server  # noqa: E402, F401
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)
@@ -42,67 +35,6 @@ def _isolate_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("GOVERN_POLICY", raising=False)
-
-
-def start_server(root: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start ``mlflow server`` (sqlite backend, proxied artifacts) on 127.0.0.1 and wait for it."""
-    port = port or _free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log = (root / "server.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log.close()
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc, uri
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_server(proc)
-            raise RuntimeError(
-                "mlflow server did not start:\n" + (root / "server.log").read_text()[-3000:]
-            )
-        time.sleep(0.5)
-
-
-def stop_server(proc: subprocess.Popen, *, kill: bool = False) -> None:
-    """Stop the server and its workers (it runs in its own process group)."""
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")
@@ -148,3 +80,18 @@ def full_adult_path():
     if not path.is_file():
         pytest.skip(f"UCI Adult training split not found at {path} (only in CI and dev machines)")
     return path
+
+
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/integration (PostgreSQL, S3, `make test-integration`) runs only when named on the
+    command line: `pytest` and `make test` leave it out."""
+    if collection_path != INTEGRATION:
+        return None
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == INTEGRATION or INTEGRATION in path.parents:
+            return None
+    return True

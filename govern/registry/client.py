@@ -183,15 +183,18 @@ class Registry:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if _is_not_found(exc):
-                raise NotFoundError(f"{what}: not found") from exc
-            if is_unreachable(exc):
-                raise RegistryUnavailable(
-                    f"registry {self.display_uri}: {what} failed: {one_line(exc)}"
-                ) from exc
-            raise RegistryError(
+            raise self.error_for(what, exc) from exc
+
+    def error_for(self, what: str, exc: BaseException) -> RegistryError:
+        """The one-line GovernError a failed registry call becomes (for callers that first
+        look for a more specific meaning, as the webhook commands do)."""
+        if _is_not_found(exc):
+            return NotFoundError(f"{what}: not found")
+        if is_unreachable(exc):
+            return RegistryUnavailable(
                 f"registry {self.display_uri}: {what} failed: {one_line(exc)}"
-            ) from exc
+            )
+        return RegistryError(f"registry {self.display_uri}: {what} failed: {one_line(exc)}")
 
     def _pages(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
         token: str | None = None

@@ -122,6 +122,17 @@ def render_waivers(path: str, rows: Sequence[Mapping[str, Any]], fmt: str) -> st
     )
 
 
+def render_webhooks(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
+    """``govern webhook list``: govern's webhooks on the server (never their secrets)."""
+    if fmt == "json":
+        return json.dumps({"webhooks": list(rows)}, indent=2, ensure_ascii=False)
+    return render_table(
+        ["NAME", "ID", "URL", "EVENTS", "STATUS"],
+        [[r["name"], r["id"], r["url"], ",".join(r["events"]), r["status"]] for r in rows],
+        limit=200,
+    )
+
+
 def render_run(run: AuditRun, fmt: OutputFormat | str) -> str:
     """The run in the chosen stdout format."""
     return RUN_FORMATTERS[OutputFormat(fmt)](run)

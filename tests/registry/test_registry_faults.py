@@ -10,7 +10,6 @@ import time
 import uuid
 
 import pytest
-from conftest import start_server, stop_server
 from helpers import (
     audit_json,
     govern_subprocess,
@@ -22,6 +21,7 @@ from helpers import (
     write_policy,
 )
 from mlflow.tracking import MlflowClient
+from servers import start_server, stop_server
 
 
 def _name(prefix: str) -> str:
