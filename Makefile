@@ -6,7 +6,7 @@ AIRFLOW_VENV ?= .venv-airflow
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo test test-airflow lint install install-test clean
+.PHONY: demo test test-spark test-airflow lint install install-test install-spark clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "govern needs Python >= 3.11"'
@@ -29,7 +29,15 @@ lint: install-test
 	$(BIN)/lint-imports
 
 test: install-test lint
-	$(BIN)/pytest -q -n auto --dist loadfile
+	$(BIN)/pytest -q -n auto --dist loadfile --ignore=tests/spark
+
+install-spark: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,spark]'
+
+# The Spark engine on local Spark (local[2], small data); needs Java 17 (JAVA_HOME or java on PATH).
+# GOVERN_REQUIRE_SPARK makes a missing pyspark or Java a failure, never a skip.
+test-spark: install-spark
+	GOVERN_REQUIRE_SPARK=1 $(BIN)/pytest -q tests/spark
 
 # Airflow gets its own virtualenv: its pins (SQLAlchemy, pydantic, ...) conflict with MLflow's.
 $(AIRFLOW_VENV)/.installed: tests/airflow/requirements.txt
