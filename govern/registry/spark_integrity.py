@@ -191,7 +191,7 @@ def row_fingerprint(df: DataFrame) -> str:
     second = [F.lit(json.dumps(columns))] + [
         x for pair in zip(reversed(typed), reversed(nulls), strict=True) for x in pair
     ]
-    offset = F.lit(1 << 63).cast("decimal(20,0)")
+    offset = F.lit(str(1 << 63)).cast("decimal(20,0)")
 
     def unsigned_sum(parts: list[Any]) -> Any:
         # Decimal, not long: Spark 4 runs ANSI SQL, where a long sum that overflows raises.

@@ -110,7 +110,14 @@ def get_session(spark: SparkSettings) -> SparkSession:
             builder = builder.remote(spark.remote)
         else:
             builder = builder.master(spark.master)
-        for key, value in {**_DEFAULT_CONF, **spark.conf}.items():
+        conf = dict(_DEFAULT_CONF)
+        if spark.master.startswith("local") and not spark.remote:
+            # Local executors run this Python (the one with pyarrow), not the first python3 on
+            # PATH: pyspark takes the workers' interpreter from PYSPARK_PYTHON only.
+            import sys
+
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        for key, value in {**conf, **spark.conf}.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         if not spark.remote:
