@@ -155,7 +155,8 @@ def test_tables_the_file_list_cannot_read_exactly_are_refused(
 
 
 @pytest.mark.parametrize(
-    ("source", "what"), [({"table_name": "db.train"}, "table 'db.train'"), ({"sql": "SELECT 1"}, "a SQL query")]
+    ("source", "what"),
+    [({"table_name": "db.train"}, "table 'db.train'"), ({"sql": "SELECT 1"}, "a SQL query")],
 )
 def test_a_table_or_query_with_no_snapshot_is_an_error_that_says_why(tmp_path, source, what):
     with pytest.raises(DataError) as err:
