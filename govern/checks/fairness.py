@@ -231,7 +231,7 @@ def evaluate_fairness(
         raise DataError(f"sensitive features have {len(sensitive)} rows, labels have {len(truth)}")
     if len(truth) == 0:
         raise DataError("no rows to evaluate fairness on")
-    metrics = _metrics_to_compute(spec)
+    _metrics_to_compute(spec)  # a policy error before any data error
 
     positive_true = positive_mask(truth, positive_label, "labels")
     positive_pred = positive_mask(predictions, positive_label, "predictions")
@@ -243,10 +243,55 @@ def evaluate_fairness(
             f"(labels include {seen})"
         )
     cells = _collapse(sensitive, positive_true, positive_pred)
+    return evaluate_fairness_from_cells(
+        cells,
+        features,
+        spec,
+        positive_label=positive_label,
+        bootstrap=bootstrap,
+        ci_level=ci_level,
+        seed=seed,
+        max_bootstrap_rows=max_bootstrap_rows,
+    )
+
+
+def evaluate_fairness_from_cells(
+    cells: pd.DataFrame,
+    features: tuple[str, ...],
+    spec: FairnessSpec,
+    *,
+    positive_label: Any = 1,
+    bootstrap: int = 200,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    max_bootstrap_rows: int = 200_000,
+) -> tuple[FairnessResult, list[CheckResult]]:
+    """``evaluate_fairness`` from the confusion cells alone: what every engine shares.
+
+    ``cells`` has one row per (group, y_true, y_pred) cell: the group's values in ``_s0``,
+    ``_s1``, ... (in ``features`` order, missing values as NaN or None), ``_t`` and ``_p`` (the
+    row carries the positive label, in truth and in prediction) and ``_n`` (how many rows). The
+    pandas engine collapses its rows into them (``_collapse``); the Spark engine counts them with
+    one ``groupBy`` on the executors (``govern.checks.spark_fairness``). Everything after that,
+    metrics, checks and the bootstrap, is this one function, so the engines cannot disagree.
+    """
+    import numpy as np
+
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
+    if not 0.0 < ci_level < 1.0:
+        raise ValueError(f"ci_level must be between 0 and 1, got {ci_level}")
+    if not features:
+        raise DataError("no sensitive features to evaluate fairness on")
+    metrics = _metrics_to_compute(spec)
+    counts_per_cell = cells["_n"].to_numpy(dtype=np.int64)
+    rows = int(counts_per_cell.sum())
+    if rows == 0:
+        raise DataError("no rows to evaluate fairness on")
 
     checks: list[CheckResult] = []
     for i, feature in enumerate(features):
-        missing = int(sensitive.iloc[:, i].isna().sum())
+        missing = int(counts_per_cell[cells[f"_s{i}"].isna().to_numpy(dtype=bool)].sum())
         if missing:
             checks.append(
                 CheckResult(
@@ -255,11 +300,11 @@ def evaluate_fairness(
                     status="fail",
                     summary=(
                         f"sensitive feature '{feature}' is missing in {missing} of "
-                        f"{len(truth)} rows; they are reported as the group '{MISSING_LABEL}'"
+                        f"{rows} rows; they are reported as the group '{MISSING_LABEL}'"
                     ),
                     observed=missing,
                     threshold={"max": 0},
-                    details={"feature": feature, "missing_rows": missing, "rows": len(truth)},
+                    details={"feature": feature, "missing_rows": missing, "rows": rows},
                 )
             )
 
@@ -285,7 +330,6 @@ def evaluate_fairness(
         disparities[name] = value
         checks.append(check)
 
-    rows = len(truth)
     disparities_ci: dict[str, tuple[float, float] | None] = {}
     level: float | None = None
     if bootstrap == 0:

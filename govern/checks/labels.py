@@ -146,10 +146,17 @@ def prediction_problem(pred: Any, labels: pd.Series, rows: int) -> str | None:
 
 def label_balance(labels: pd.Series) -> dict[str, int]:
     """Rows per label value as text; counted on the column, converted only for the few keys."""
+    counts = labels.value_counts(dropna=False)
+    return balance_from_counts(counts.index.to_series(), counts)
+
+
+def balance_from_counts(values: pd.Series, counts: Any) -> dict[str, int]:
+    """``label_balance`` from distinct values and their row counts, however they were counted
+    (pandas ``value_counts`` or a Spark ``groupBy``): values that read the same are one key."""
     import pandas as pd
 
     balance: dict[str, int] = {}
-    for value, count in labels.value_counts(dropna=False).items():
+    for value, count in zip(values.tolist(), list(counts), strict=True):
         key = MISSING if pd.isna(value) else str(value)
         balance[key] = balance.get(key, 0) + int(count)
     return dict(sorted(balance.items()))

@@ -40,29 +40,51 @@ def describe_representation(
     ``positive`` is a boolean Series (row carries the positive label) or ``None`` when the label
     cannot be read; missing sensitive values form their own ``(missing)`` group.
     """
-    import pandas as pd
-
     present = [s for s in sensitive if s in df.columns]
     if not present or len(df) == 0:
         return ()
-    total = len(df)
+    cells = df[present].assign(_pos=positive.to_numpy() if positive is not None else False, _n=1)
+    return representation_from_cells(cells, present, positive is not None, min_group_size)
+
+
+def representation_from_cells(
+    cells: pd.DataFrame,
+    features: Sequence[str],
+    has_positive: bool,
+    min_group_size: int,
+) -> tuple[Representation, ...]:
+    """The tables from counted cells: what the pandas rows and a Spark ``groupBy`` share.
+
+    ``cells`` holds the sensitive columns (raw values, as pandas reads them), ``_pos`` (the rows
+    carry the positive label) and ``_n`` (how many rows); a pandas frame is its own cells with
+    ``_n`` = 1. Values are grouped by their text, so two values that read the same are one group
+    whichever engine counted them.
+    """
+    import pandas as pd
+
+    present = list(features)
+    total = int(cells["_n"].sum()) if len(cells) else 0
+    if not present or total == 0:
+        return ()
     sets: list[tuple[str, ...]] = [(s,) for s in present]
     if len(present) > 1:
         sets.append(tuple(present))
+    weights = cells["_n"].to_numpy()
+    hits = cells["_pos"].to_numpy(dtype=bool) * weights
     out = []
-    for features in sets:
-        keys = pd.DataFrame({f: df[f].map(_text) for f in features})
-        frame = keys.assign(_pos=positive.to_numpy() if positive is not None else False)
-        grouped = frame.groupby(list(features), sort=True, dropna=False)["_pos"]
-        counts = grouped.size()
-        positives = grouped.sum()
+    for group_features in sets:
+        keys = pd.DataFrame({f: cells[f].map(_text) for f in group_features})
+        frame = keys.assign(_n=weights, _hits=hits)
+        grouped = frame.groupby(list(group_features), sort=True, dropna=False)
+        counts = grouped["_n"].sum()
+        positives = grouped["_hits"].sum()
         groups = []
         for key, count in counts.items():
             values = key if isinstance(key, tuple) else (key,)
-            pos = int(positives[key]) if positive is not None else None
+            pos = int(positives[key]) if has_positive else None
             groups.append(
                 RepresentationGroup(
-                    group=dict(zip(features, (str(v) for v in values), strict=True)),
+                    group=dict(zip(group_features, (str(v) for v in values), strict=True)),
                     count=int(count),
                     share=int(count) / total,
                     positives=pos,
@@ -70,5 +92,5 @@ def describe_representation(
                     below_min_group_size=int(count) < min_group_size,
                 )
             )
-        out.append(Representation(features, tuple(groups), min_group_size))
+        out.append(Representation(group_features, tuple(groups), min_group_size))
     return tuple(out)
