@@ -74,6 +74,8 @@ def _assert_read_and_proved(version: dict, rows: int, first_audit: bool = True) 
     assert version["training_data"]["rows"] == rows
     assert version["training_data"]["manifest_sha256"]
     assert len(version["training_data"]["row_fingerprint"]) == 32
+    assert sum(version["training_data"]["label_balance"].values()) == rows  # described on Spark
+    assert version["training_data"]["missing"]["age"] == 0
     # Quality on Spark lands with the Spark checks: until wired, an error, never a pass.
     assert checks["quality.run"]["status"] == "error"
     assert "Spark engine cannot yet run expectations" in checks["quality.run"]["summary"]
@@ -210,6 +212,8 @@ def test_a_local_parquet_folder_logged_from_pandas_is_read_on_spark(
     )
     assert by_spark["training_data"]["rows"] == by_pandas["training_data"]["rows"] == 25
     assert set(by_spark["training_data"]["columns"]) == set(by_pandas["training_data"]["columns"])
+    for key in ("missing", "label_balance"):
+        assert by_spark["training_data"][key] == by_pandas["training_data"][key]
     # The pin was made by the pandas engine (its streamed folder hash); Spark proves the same.
     pinned = _checks(by_spark)["integrity.pinned_sha256"]
     assert pinned["status"] == "pass", pinned["summary"]
