@@ -6,7 +6,7 @@ AIRFLOW_VENV ?= .venv-airflow
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo test test-integration test-airflow lint install install-test clean
+.PHONY: demo test test-integration test-spark test-airflow lint install install-test install-spark clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "govern needs Python >= 3.11"'
@@ -29,12 +29,20 @@ lint: install-test
 	$(BIN)/lint-imports
 
 test: install-test lint
-	$(BIN)/pytest -q -n auto --dist loadfile --ignore=tests/integration
+	$(BIN)/pytest -q -n auto --dist loadfile --ignore=tests/integration --ignore=tests/spark
 
 # The production MLflow stack: PostgreSQL (Debian's postgresql package: initdb, pg_ctl) and S3
 # (moto's server), each started by the fixtures on 127.0.0.1. Missing parts fail here, not skip.
 test-integration: install-test
 	GOVERN_REQUIRE_INTEGRATION=1 $(BIN)/pytest -q tests/integration
+
+install-spark: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,spark]'
+
+# The Spark engine on local Spark (local[2], small data); needs Java 17 (JAVA_HOME or java on PATH).
+# GOVERN_REQUIRE_SPARK makes a missing pyspark or Java a failure, never a skip.
+test-spark: install-spark
+	GOVERN_REQUIRE_SPARK=1 $(BIN)/pytest -q tests/spark
 
 # Airflow gets its own virtualenv: its pins (SQLAlchemy, pydantic, ...) conflict with MLflow's.
 $(AIRFLOW_VENV)/.installed: tests/airflow/requirements.txt

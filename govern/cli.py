@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from govern.config.policy import Policy
     from govern.model.results import AuditRun
     from govern.registry.client import Registry
+    from govern.registry.spark_session import SparkSettings
     from govern.render.outputs import OutputRequest
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,6 +57,8 @@ SCAN_FORMATS = ["table", "json"]
 """Likewise ``govern.render.formats.ScanFormat``."""
 MODEL_ENV_MANAGERS = ["local", "virtualenv", "uv"]
 """Likewise ``govern.pipeline.sandbox.MODEL_ENV_MANAGERS``."""
+ENGINES = ["auto", "pandas", "spark"]
+"""Likewise ``govern.registry.spark_session.ENGINES``."""
 
 
 def _say(message: str) -> None:
@@ -242,7 +245,21 @@ class RunArgs:
     signing_key: Path | None
     model_env_manager: str
     waivers: Path | None
+    engine: str
+    spark_master: str | None
+    spark_conf: tuple[str, ...]
     tracking_uri: str | None
+
+    def spark_settings(self) -> SparkSettings | None:
+        """The Spark settings, checked before any work: a malformed --spark-conf, or --engine
+        spark without pyspark, is a usage error (exit 2)."""
+        from govern.registry.spark_session import require_pyspark, settings
+
+        if self.engine == "spark":
+            require_pyspark("--engine spark")
+        elif self.engine == "pandas" and (self.spark_master or self.spark_conf):
+            raise UsageError("--spark-master and --spark-conf need --engine spark or auto")
+        return settings(self.spark_master, self.spark_conf)
 
     def outputs(self) -> OutputRequest:
         return _outputs(self.out, self.templates, self.junit, self.pdf, self.paper)
@@ -333,6 +350,30 @@ def run_options(fn: F) -> F:
                 "unsigned and marked so everywhere.",
             ),
             waivers_option,
+            click.option(
+                "--engine",
+                type=click.Choice(ENGINES),
+                default="auto",
+                show_default=True,
+                envvar="GOVERN_ENGINE",
+                help="Where the training data is read and checked. 'auto': Spark for datasets "
+                "logged with mlflow.data.from_spark (Spark and Delta sources), pandas for the "
+                "rest; 'spark' also reads parquet folders and files on Spark "
+                "(pip install 'govern[spark]').",
+            ),
+            click.option(
+                "--spark-master",
+                metavar="URL",
+                help="Spark master for the Spark engine. Default: local[*]; $SPARK_REMOTE "
+                "(sc://host:port) selects Spark Connect instead.",
+            ),
+            click.option(
+                "--spark-conf",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="Spark configuration, repeatable (--spark-conf spark.executor.memory=4g). "
+                "govern never sets spark.jars.packages: nothing is downloaded at run time.",
+            ),
         ]
     ):
         wrapped = option(wrapped)
@@ -505,6 +546,9 @@ def audit_cmd(
     from govern.config.policy import load_policy
     from govern.pipeline.audit import audit_and_write
 
+    spark = args.spark_settings()
+    if args.engine == "spark":
+        jobs = 1  # one Spark session per process; Spark spreads each version's work itself
     if jobs is not None and jobs > 1:
         from govern.pipeline.runner import warm_workers
 
@@ -529,6 +573,8 @@ def audit_cmd(
         jobs=jobs if jobs is not None else _default_jobs(len(versions)),
         signing_key=signing_key,
         env_manager=args.model_env_manager,
+        engine=args.engine,
+        spark=spark,
     )
     _emit(run, args.fmt)
     sys.exit(_exit_code(run))
@@ -562,6 +608,7 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
 
     sel = parse_selector(selector)
     validate_promotion(promote_to, write=not args.no_write)
+    spark = args.spark_settings()
     outputs = args.outputs()
     policy = load_policy(args.policy_path, waivers=args.waivers)
     signing_key = args.signing_key_path()
@@ -578,6 +625,8 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
         outputs=outputs,
         signing_key=signing_key,
         env_manager=args.model_env_manager,
+        engine=args.engine,
+        spark=spark,
     )
     _emit(result.run, args.fmt)
     _say(result.message)

@@ -211,3 +211,58 @@ def _digest_check(
         observed=e.recomputed_digest,
         threshold=e.mlflow_digest,
     )
+
+
+def row_fingerprint_checks(
+    training: TrainingData, *, prefix: str = "integrity", pin: Mapping[str, Any] | None = None
+) -> list[CheckResult]:
+    """The Spark engine's row fingerprint against the one recorded at training and the one
+    pinned by the first Spark audit.
+
+    The file hashes are the proof of the bytes; the fingerprint is of the rows as Spark decoded
+    them. When the bytes are proved the same and the fingerprint differs, the reading changed
+    (another Spark release inferring another type), not the data: a note, as for MLflow's
+    digest. When nothing proves the bytes, a different fingerprint is a failure.
+    """
+    e = training
+    measured = e.row_fingerprint
+    if not measured:
+        return []
+    sha = e.sha256
+    bytes_proved = bool(
+        (e.logged_sha256 and e.logged_sha256 == sha) or (pin and pin.get("sha256") == sha)
+    )
+    checks: list[CheckResult] = []
+    for recorded, where in (
+        (e.logged_row_fingerprint, "recorded at training"),
+        ((pin or {}).get("row_fingerprint"), "pinned by the first Spark audit"),
+    ):
+        if not recorded:
+            continue
+        suffix = "" if where.startswith("recorded") else "_pinned"
+        if recorded == measured:
+            status, text = "pass", f"row fingerprint {measured} matches the one {where}"
+        elif bytes_proved:
+            status = "pass"
+            text = (
+                f"note: row fingerprint {measured} differs from the one {where} ({recorded}), "
+                "but the file hashes match: the rows were decoded differently (another Spark "
+                "release or reader), the data did not change"
+            )
+        else:
+            status = "fail"
+            text = (
+                f"row fingerprint {measured} differs from the one {where} ({recorded}): the "
+                "rows are not the ones the model was trained on"
+            )
+        checks.append(
+            CheckResult(
+                f"{prefix}.row_fingerprint{suffix}",
+                "integrity",
+                status,  # type: ignore[arg-type]
+                text,
+                observed=measured,
+                threshold=recorded,
+            )
+        )
+    return checks

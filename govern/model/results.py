@@ -302,9 +302,27 @@ class TrainingData:
     digest_columns: tuple[str, ...] = ()
     """The columns MLflow's digest covers (numbers and all-text columns; it skips booleans,
     categories, dates and text columns with missing values)."""
+    manifest_sha256: str | None = None
+    """The Spark engine's digest of the snapshot: SHA-256 of the canonical manifest of its files
+    (path, size, SHA-256 of each; ``govern.registry.spark_integrity``). For one file it is the
+    file's SHA-256. ``sha256`` holds the digest the proofs compared."""
+    files: int | None = None
+    """How many files the snapshot has (the manifest's entries)."""
+    row_fingerprint: str | None = None
+    """The Spark engine's order-independent fingerprint of the rows as read (two 64-bit sums of
+    xxHash64 row hashes, 32 hex characters): detects accidental change, not a proof."""
+    logged_row_fingerprint: str | None = None
+    """The row fingerprint govern.track recorded at training, if any."""
+    delta_version: int | None = None
+    """The Delta table version read (time travel), for a Delta source."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "manifest_sha256": self.manifest_sha256,
+            "files": self.files,
+            "row_fingerprint": self.row_fingerprint,
+            "logged_row_fingerprint": self.logged_row_fingerprint,
+            "delta_version": self.delta_version,
             "proof": self.proof,
             "pinned": dict(self.pinned) or None,
             "digest_columns": list(self.digest_columns),
@@ -346,6 +364,11 @@ class TrainingData:
             proof=data.get("proof"),
             pinned=dict(data.get("pinned") or {}),
             digest_columns=tuple(data.get("digest_columns") or ()),
+            manifest_sha256=data.get("manifest_sha256"),
+            files=data.get("files"),
+            row_fingerprint=data.get("row_fingerprint"),
+            logged_row_fingerprint=data.get("logged_row_fingerprint"),
+            delta_version=data.get("delta_version"),
         )
 
 

@@ -33,6 +33,7 @@ from govern.pipeline.version import VersionAudit, check, error_result, utcnow
 from govern.pipeline.waivers import unused_waivers
 from govern.registry.client import Registry, VersionInfo, one_line
 from govern.registry.record import audit_history, finish_audit_run, start_audit_run
+from govern.registry.spark_session import SparkSettings
 from govern.render.outputs import OutputRequest, results_json, write_requested
 
 DEPENDENCIES = ("mlflow", "great-expectations", "fairlearn", "pandas", "scikit-learn", "jinja2")
@@ -108,6 +109,8 @@ def audit_one(
             options.reuse,
             options.write,
             options.env_manager,
+            options.engine,
+            options.spark,
         ).run()
     except Exception as exc:  # a bug or fault in a step must still end as an error verdict
         why = exc if isinstance(exc, GovernError) else one_line(exc)
@@ -177,6 +180,8 @@ def audit(
     jobs: int = 1,
     signing_key: str | None = None,
     env_manager: str = "local",
+    engine: str = "auto",
+    spark: SparkSettings | None = None,
 ) -> AuditRun:
     """Audit versions; every version ends with a verdict, in input order.
 
@@ -189,7 +194,14 @@ def audit(
 
     check_waiver_signatures(policy)  # before any work: an unsigned waiver is a policy error
     options = AuditOptions(
-        write, load_model, templates, reuse, signing_key=signing_key, env_manager=env_manager
+        write,
+        load_model,
+        templates,
+        reuse,
+        signing_key=signing_key,
+        env_manager=env_manager,
+        engine=engine,
+        spark=spark,
     )
     started = utcnow()
 
@@ -265,6 +277,8 @@ def audit_and_write(
     jobs: int = 1,
     signing_key: str | None = None,
     env_manager: str = "local",
+    engine: str = "auto",
+    spark: SparkSettings | None = None,
 ) -> AuditRun:
     """Audit, then write every output ``outputs`` asks for; returns the run as written.
 
@@ -289,5 +303,7 @@ def audit_and_write(
             jobs=jobs,
             signing_key=signing_key,
             env_manager=env_manager,
+            engine=engine,
+            spark=spark,
         )
         return write_requested(run, outputs, say=say)

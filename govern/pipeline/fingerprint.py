@@ -25,6 +25,8 @@ from govern.registry.client import Registry, VersionInfo
 from govern.registry.record import RUN_TAG_VERDICT, TAG_FINGERPRINT, read_record
 
 LIBRARIES = ("great-expectations", "fairlearn", "mlflow", "pandas", "numpy", "scikit-learn")
+SPARK_LIBRARIES = ("pyspark", "deltalake")
+"""With the Spark engine these read, hash and count the data too."""
 """Libraries whose version can change a check's outcome whatever the model: GX's expectations,
 fairlearn's metrics, MLflow's digest and model loading, pandas' parsing."""
 
@@ -68,9 +70,9 @@ def model_flavors(model_dir: Path | None) -> list[str]:
     return sorted(str(f) for f in flavors) if isinstance(flavors, dict) else []
 
 
-def library_versions(model_dir: Path | None) -> dict[str, str]:
+def library_versions(model_dir: Path | None, engine: str = "pandas") -> dict[str, str]:
     """Installed versions of the libraries the outcome depends on, the model flavor's included."""
-    names = list(LIBRARIES)
+    names = list(LIBRARIES) + (list(SPARK_LIBRARIES) if engine == "spark" else [])
     names.extend(FLAVOR_LIBRARIES[f] for f in model_flavors(model_dir) if f in FLAVOR_LIBRARIES)
     return {name: installed_version(name) for name in sorted(set(names))}
 
@@ -90,6 +92,7 @@ def fingerprint(
     recorded: Mapping[str, Any] | None = None,
     env_manager: str = "local",
     waivers: Mapping[str, Any] | None = None,
+    engine: str = "pandas",
 ) -> str | None:
     """What an audit of this version is a pure function of; ``None`` if not fully known.
 
@@ -116,6 +119,8 @@ def fingerprint(
     }
     if env_manager != "local":
         parts["model_env_manager"] = env_manager
+    if engine != "pandas":
+        parts["engine"] = engine
     if waivers is not None:  # absent rather than null: runs without waivers keep their prints
         parts["waivers"] = dict(waivers)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

@@ -29,6 +29,7 @@ from govern.registry.record import (
     record_promotion,
     set_chain_head,
 )
+from govern.registry.spark_session import SparkSettings
 from govern.render.charts import reuse_drawings
 from govern.render.outputs import OutputRequest, write_requested
 
@@ -65,6 +66,8 @@ def gate(
     outputs: OutputRequest | None = None,
     signing_key: str | None = None,
     env_manager: str = "local",
+    engine: str = "auto",
+    spark: SparkSettings | None = None,
 ) -> GateResult:
     """Audit the one version ``selector`` names; move ``promote_to`` only if it passed.
 
@@ -87,6 +90,8 @@ def gate(
             timeout=timeout,
             signing_key=signing_key,
             env_manager=env_manager,
+            engine=engine,
+            spark=spark,
         )
         if outputs is None:
             return result
@@ -107,6 +112,8 @@ def _gate(
     timeout: float | None,
     signing_key: str | None,
     env_manager: str,
+    engine: str = "auto",
+    spark: SparkSettings | None = None,
 ) -> GateResult:
     if not selector.single:
         raise UsageError(
@@ -128,6 +135,8 @@ def _gate(
         timeout=timeout,
         signing_key=signing_key,
         env_manager=env_manager,
+        engine=engine,
+        spark=spark,
     )
     result = run.versions[0]
     if promote_to is None:

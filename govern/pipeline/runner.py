@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from govern.errors import GovernError, RegistryUnavailable
 from govern.model.results import CheckKind, VersionResult
 from govern.registry.client import Registry, VersionInfo, one_line
+from govern.registry.spark_session import SparkSettings
 
 Progress = Callable[[str, bool], None]
 """Receives a message and whether it is transient (a "now auditing" status a terminal may
@@ -89,6 +90,10 @@ class AuditOptions:
     env_manager: str = "local"
     """Where the model predicts: ``local`` or an MLflow environment manager (``virtualenv``,
     ``uv``); see ``govern.pipeline.sandbox``."""
+    engine: str = "auto"
+    """The data engine: ``auto`` (Spark for Spark and Delta sources), ``pandas`` or ``spark``."""
+    spark: SparkSettings | None = None
+    """Where Spark runs (master, Spark Connect, conf), when an audit uses it."""
 
 
 def not_audited(

@@ -34,6 +34,7 @@ from govern.pipeline.fingerprint import (
     model_flavors,
     reusable,
 )
+from govern.pipeline.spark_version import choose_engine, pandas_cannot_read
 from govern.pipeline.waivers import apply_waivers, fingerprint_part
 from govern.redact import redact_uri
 from govern.registry.client import READY, Registry, VersionInfo, one_line
@@ -55,6 +56,7 @@ from govern.registry.lineage import (
     find_lineage,
 )
 from govern.registry.record import earliest_pins, iso_ms
+from govern.registry.spark_session import SparkSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -113,8 +115,13 @@ class VersionAudit:
         reuse: bool = False,
         write: bool = True,
         env_manager: str = "local",
+        engine: str = "auto",
+        spark: SparkSettings | None = None,
     ):
         self.registry = registry
+        self.engine = engine
+        """``auto``, ``pandas`` or ``spark`` (``govern.registry.spark_session.ENGINES``)."""
+        self.spark = spark
         self.env_manager = env_manager
         self.policy = policy
         self.info = info
@@ -224,6 +231,16 @@ class VersionAudit:
             )
         )
         evaluation, self.evaluation_problem = _one_evaluation_input(lineage)
+        engine = choose_engine(self.engine, training.source_type)
+        self.metadata["engine"] = engine
+        if engine == "spark":
+            from govern.pipeline.spark_version import run_spark
+
+            return run_spark(self, entry, lineage, evaluation)
+        problem = pandas_cannot_read(training)
+        if problem is not None:
+            self.add(check("lineage.load", "lineage", "error", problem))
+            return self.result(entry)
         with tempfile.TemporaryDirectory(prefix="govern-") as tmp:
             try:
                 path = fetch_training_data(self.registry, training, Path(tmp) / "data")

@@ -24,6 +24,12 @@ TAG_LABEL = "govern.label"
 TAG_POSITIVE_LABEL = "govern.positive_label"
 TAG_SENSITIVE = "govern.sensitive_features"
 TAG_SHA256 = "govern.sha256"
+TAG_DELTA_VERSION = "govern.delta_version"
+"""The Delta table version govern.track wrote: MLflow records none for version 0 (it drops a
+falsy version) and none for tables it does not detect (cloud paths)."""
+TAG_ROW_FINGERPRINT = "govern.row_fingerprint"
+"""The Spark engine's order-independent row fingerprint, recorded by govern.track for Spark
+DataFrames (``govern.registry.spark_integrity``)."""
 
 
 @dataclass(frozen=True)

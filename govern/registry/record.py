@@ -32,6 +32,9 @@ TAG_TRAINING_SHA = "govern.training_sha256"
 """On each audit run: the full SHA-256 of the training data it read. The earliest one recorded
 for a version is its pin (trust on first use)."""
 TAG_EVALUATION_SHA = "govern.evaluation_sha256"
+TAG_TRAINING_ROWS = "govern.training_row_fingerprint"
+"""On an audit run by the Spark engine: the row fingerprint it measured; pinned with the hash."""
+TAG_EVALUATION_ROWS = "govern.evaluation_row_fingerprint"
 RUN_TAG_MODEL = "govern.model"
 RUN_TAG_VERSION = "govern.version"
 RUN_TAG_VERDICT = "govern.verdict"
@@ -86,6 +89,14 @@ def start_audit_run(
             "govern.training_run_id": result.run_id or "",
             TAG_TRAINING_SHA: (result.training_data.sha256 if result.training_data else "") or "",
             TAG_EVALUATION_SHA: (result.evaluation_data.sha256 if result.evaluation_data else "")
+            or "",
+            TAG_TRAINING_ROWS: (
+                result.training_data.row_fingerprint if result.training_data else ""
+            )
+            or "",
+            TAG_EVALUATION_ROWS: (
+                result.evaluation_data.row_fingerprint if result.evaluation_data else ""
+            )
             or "",
             "govern.version_tag": __version__,
             TAG_FINGERPRINT: str(result.metadata.get("fingerprint") or ""),
@@ -302,13 +313,18 @@ def earliest_pins(
 ) -> dict[str, dict[str, str]]:
     """The full data hashes pinned by the earliest recorded audits of this version.
 
-    ``{"training": {...}, "evaluation": {...}}``, each ``{sha256, pinned_at, audit_run_id}``,
-    a key absent when no recorded audit carries that hash. Every later audit is compared with
+    ``{"training": {...}, "evaluation": {...}}``, each ``{sha256, pinned_at, audit_run_id}``
+    (and ``row_fingerprint`` when that audit ran on Spark), a key absent when no recorded audit
+    carries that hash. Every later audit is compared with
     the pin, like SSH's known_hosts: the first recorded audit vouches for the data, and a change
     after it cannot pass.
     """
     pins: dict[str, dict[str, str]] = {}
-    for key, tag in (("training", TAG_TRAINING_SHA), ("evaluation", TAG_EVALUATION_SHA)):
+    tags = (
+        ("training", TAG_TRAINING_SHA, TAG_TRAINING_ROWS),
+        ("evaluation", TAG_EVALUATION_SHA, TAG_EVALUATION_ROWS),
+    )
+    for key, tag, rows_tag in tags:
         earliest = _version_runs(
             registry,
             experiment,
@@ -326,6 +342,8 @@ def earliest_pins(
                 "pinned_at": iso_ms(run.info.start_time) or "",
                 "audit_run_id": run.info.run_id,
             }
+            if run.data.tags.get(rows_tag):
+                pins[key]["row_fingerprint"] = run.data.tags[rows_tag]
     return pins
 
 

@@ -31,6 +31,7 @@ from govern.registry.lineage import (
     TAG_SHA256,
     TRAINING_CONTEXT,
 )
+from govern.registry.spark_track import is_spark_frame, log_spark
 
 EVALUATION_CONTEXT = "evaluation"
 
@@ -88,7 +89,7 @@ def _write(df: pd.DataFrame, path: Path) -> None:
 
 
 def log_training_data(
-    df: pd.DataFrame,
+    df: pd.DataFrame | Any,
     path: str | os.PathLike[str],
     *,
     label: str,
@@ -96,8 +97,17 @@ def log_training_data(
     name: str | None = None,
     positive_label: Any = None,
     artifact: bool = False,
-) -> PandasDataset:
+    format: str = "parquet",
+    partition_by: Sequence[str] = (),
+) -> PandasDataset | Any:
     """Write ``df`` to ``path`` and log it as the active run's training input.
+
+    ``df`` may be a pandas or a Spark DataFrame. A Spark DataFrame is written by the executors
+    to the folder ``path`` as parquet (``format="parquet"``, replacing the folder) or as a new
+    version of the Delta table there (``format="delta"``, through deltalake: no Delta jars), with
+    ``partition_by`` columns as ``col=value`` folders; its manifest digest, row fingerprint and
+    Delta version are recorded (``govern.registry.spark_track``). ``format`` and
+    ``partition_by`` apply to Spark DataFrames only.
 
     The logged dataset is built from the file as re-read from disk, not from ``df``: the auditor
     will read the file, so the digest must be of what the file holds (CSV, for one, does not keep
@@ -121,17 +131,32 @@ def log_training_data(
     tags = {TAG_LABEL: label, TAG_SENSITIVE: json.dumps(sensitive)}
     if positive_label is not None:
         tags[TAG_POSITIVE_LABEL] = json.dumps(positive_label)
+    if is_spark_frame(df):
+        if artifact:
+            raise DataError("artifact=True copies a file into the run: not for Spark DataFrames")
+        return log_spark(
+            df,
+            path,
+            TRAINING_CONTEXT,
+            tags,
+            name=name,
+            label=label,
+            fmt=format,
+            partition_by=partition_by,
+        )
     return _log(df, path, TRAINING_CONTEXT, tags, name=name, label=label, artifact=artifact)
 
 
 def log_evaluation_data(
-    df: pd.DataFrame,
+    df: pd.DataFrame | Any,
     path: str | os.PathLike[str],
     *,
     label: str | None = None,
     name: str | None = None,
     artifact: bool = False,
-) -> PandasDataset:
+    format: str = "parquet",
+    partition_by: Sequence[str] = (),
+) -> PandasDataset | Any:
     """Write ``df`` (held-out rows the model was not fitted on) to ``path`` and log it as the
     active run's evaluation input: fairness is then measured there, not in-sample.
 
@@ -140,6 +165,19 @@ def log_evaluation_data(
     """
     if label is not None and label not in df.columns:
         raise DataError(f"label column {label!r} is not in the DataFrame")
+    if is_spark_frame(df):
+        if artifact:
+            raise DataError("artifact=True copies a file into the run: not for Spark DataFrames")
+        return log_spark(
+            df,
+            path,
+            EVALUATION_CONTEXT,
+            {},
+            name=name,
+            label=label,
+            fmt=format,
+            partition_by=partition_by,
+        )
     return _log(df, path, EVALUATION_CONTEXT, {}, name=name, label=label, artifact=artifact)
 
 

@@ -257,6 +257,7 @@ _IDENTITY_KEYS = (
     "signature_inputs",
     "signature_outputs",
     "model_env_manager",
+    "engine",
     "audit_run_id",
 )
 _ELSEWHERE_KEYS = (

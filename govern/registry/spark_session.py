@@ -1,0 +1,152 @@
+"""The one SparkSession an audit uses, built from ``--spark-master``, ``SPARK_REMOTE`` and
+``--spark-conf``.
+
+One session per process: starting a JVM costs seconds and a local one holds the cores, so every
+version of a run shares it. Nothing here downloads anything: Spark resolves
+``spark.jars.packages`` from Maven at start-up, which cannot happen on air-gapped machines, so
+govern never sets it (a user who sets it with ``--spark-conf`` asked for it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from govern.errors import UsageError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEFAULT_MASTER = "local[*]"
+ENGINES = ("auto", "pandas", "spark")
+"""``auto``: Spark for ``spark`` and ``delta_table`` sources, pandas for everything else."""
+SPARK_SOURCE_TYPES = ("spark", "delta_table")
+INSTALL_HINT = "pip install 'govern[spark]'"
+
+_DEFAULT_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "ERROR",
+    "spark.sql.session.timeZone": "UTC",
+    # Arrow moves the small results (counts, manifests) and the predictions' batches.
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+"""What govern sets unless the user's ``--spark-conf`` says otherwise: no UI port opened by an
+audit, no progress bars in a CI log, and one time zone so that timestamps hash alike
+everywhere."""
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Where and how to run Spark; the same for every version of a run."""
+
+    master: str = DEFAULT_MASTER
+    conf: Mapping[str, str] = field(default_factory=dict)
+    remote: str | None = None
+    """A Spark Connect URL (``sc://host:port``), from ``SPARK_REMOTE``; then ``master`` is not
+    used: the cluster has its own."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the results record about the engine: never a conf value (it may hold a secret)."""
+        where = {"remote": "Spark Connect"} if self.remote else {"master": self.master}
+        return {**where, "conf_keys": sorted(self.conf)}
+
+
+def parse_conf(items: Iterable[str]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs from ``--spark-conf``; a malformed one is a usage error naming it."""
+    conf: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"--spark-conf '{item}': expected KEY=VALUE (spark.executor.memory=4g)"
+            )
+        conf[key.strip()] = value
+    return conf
+
+
+def settings(
+    master: str | None = None, conf: Iterable[str] = (), environ: Mapping[str, str] | None = None
+) -> SparkSettings:
+    """The run's Spark settings; ``SPARK_REMOTE`` (Spark Connect) wins over a master."""
+    env = os.environ if environ is None else environ
+    remote = env.get("SPARK_REMOTE") or None
+    return SparkSettings(master=master or DEFAULT_MASTER, conf=parse_conf(conf), remote=remote)
+
+
+def require_pyspark(why: str) -> None:
+    """A usage error naming the extra to install when ``why`` needs pyspark and it is absent."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise UsageError(f"{why} needs pyspark, which is not installed: {INSTALL_HINT}")
+
+
+_LOCK = threading.Lock()
+_SESSION: list[Any] = []
+
+
+def get_session(spark: SparkSettings) -> SparkSession:
+    """The process's session: made once from ``spark``; later calls return the same one.
+
+    A session some other code already started in this process (a notebook's, a test's) is used
+    as it is: Spark allows one per JVM, and replacing it would break its owner.
+    """
+    require_pyspark("the Spark engine")
+    from pyspark.sql import SparkSession
+
+    with _LOCK:
+        if _SESSION:
+            return _SESSION[0]
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            _SESSION.append(active)
+            return active
+        builder: Any = SparkSession.builder.appName("govern")
+        if spark.remote:
+            builder = builder.remote(spark.remote)
+        else:
+            builder = builder.master(spark.master)
+        conf = dict(_DEFAULT_CONF)
+        if spark.master.startswith("local") and not spark.remote:
+            # Local executors run this Python (the one with pyarrow), not the first python3 on
+            # PATH: pyspark takes the workers' interpreter from PYSPARK_PYTHON only.
+            import sys
+
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        for key, value in {**conf, **spark.conf}.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        if not spark.remote:
+            session.sparkContext.setLogLevel("ERROR")
+        _SESSION.append(session)
+        return session
+
+
+def is_connect(session: Any) -> bool:
+    """Spark Connect sessions have no SparkContext (no RDDs): some steps take another route."""
+    return type(session).__module__.startswith("pyspark.sql.connect")
+
+
+def has_delta_jars(session: Any) -> bool:
+    """Whether Delta Lake's Spark data source is on the classpath (then ``format("delta")``)."""
+    if is_connect(session):
+        return _conf_says_delta(session)
+    try:
+        jvm = session.sparkContext._jvm
+        jvm.java.lang.Class.forName("org.apache.spark.sql.delta.sources.DeltaDataSource")
+        return True
+    except Exception:
+        return False
+
+
+def _conf_says_delta(session: Any) -> bool:
+    """Over Spark Connect the classpath is the server's; its catalog setting says Delta."""
+    try:
+        catalog = str(session.conf.get("spark.sql.catalog.spark_catalog", ""))
+    except Exception:
+        return False
+    return "delta" in catalog.lower()

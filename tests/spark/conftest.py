@@ -1,0 +1,55 @@
+"""A local Spark for the Spark engine's tests: ``local[2]``, two shuffle partitions, no UI, a
+warehouse in a temporary folder. One session for the whole test session (a JVM takes seconds).
+
+The tests skip when pyspark or Java is absent, unless ``GOVERN_REQUIRE_SPARK=1`` (``make
+test-spark`` and CI set it): then an absent Spark is a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+
+import pytest
+
+STRICT = os.environ.get("GOVERN_REQUIRE_SPARK") == "1"
+
+
+def _absent() -> str | None:
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install 'govern[spark]')"
+    if importlib.util.find_spec("deltalake") is None:
+        return "deltalake is not installed (pip install 'govern[spark]')"
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        return "Java is not installed (Spark needs Java 17)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    reason = _absent()
+    if reason is not None:
+        if STRICT:
+            pytest.fail(f"{reason} (GOVERN_REQUIRE_SPARK=1)")
+        pytest.skip(reason)
+    from pyspark.sql import SparkSession
+
+    # The workers must run this interpreter (with pyarrow), not the first python3 on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("govern-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", str(warehouse))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
