@@ -90,6 +90,12 @@ def predict_cells(
     from govern.pipeline.predict import model_inputs
     from govern.redact import scrub
 
+    if not is_local(sdf):
+        raise DataError(
+            "the sandboxed Spark prediction needs a local Spark master (the data is handed to a "
+            "child process through a local folder); on a cluster the model would run on the "
+            "executors, outside govern's sandbox: see govern.pipeline.spark_predict"
+        )
     features, inputs, outputs = model_inputs(model_dir, list(sdf.columns), label, uri)
     needed = list(dict.fromkeys([*features, label, *sensitive]))
     keys = [column(s).alias(f"_s{i}") for i, s in enumerate(sensitive)]
@@ -128,6 +134,16 @@ def predict_cells(
         cells = _read_cells(folder / CELLS, len(sensitive))
     _check_against(cells, own, len(sensitive))
     return SparkPredictions(cells, inputs, outputs)
+
+
+def is_local(sdf: DataFrame) -> bool:
+    """Whether ``sdf`` lives in a classic session with a ``local`` master (a Spark Connect
+    session has no SparkContext, and its data is not on this machine)."""
+    try:
+        master = sdf.sparkSession.sparkContext.master
+    except Exception:  # Spark Connect: no SparkContext on the client
+        return False
+    return str(master).startswith("local")
 
 
 def _read_json(path: Path) -> Any:
