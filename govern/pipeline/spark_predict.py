@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame
 
+    from govern.model.results import CheckResult, FairnessResult
+    from govern.model.specs import FairnessSpec
+
 MODULE = "govern.pipeline.spark_predict"
 REQUEST = "request.json"
 RESULT = "result.json"
@@ -69,6 +72,8 @@ _MESSAGES = {
 class SparkPredictions:
     cells: pd.DataFrame
     """``spark_fairness.value_cells``: rows per (sensitive values, label, predicted label)."""
+    rows: int
+    """Rows of the data, counted by govern (not by the child)."""
     signature_inputs: str | None = None
     signature_outputs: str | None = None
 
@@ -133,7 +138,39 @@ def predict_cells(
             raise DataError(scrub(" ".join(text.split())))
         cells = _read_cells(folder / CELLS, len(sensitive))
     _check_against(cells, own, len(sensitive))
-    return SparkPredictions(cells, inputs, outputs)
+    return SparkPredictions(cells, int(own["count"].sum()), inputs, outputs)
+
+
+def fairness_of_model(
+    sdf: DataFrame,
+    model_dir: Path,
+    label: str,
+    sensitive: Sequence[str],
+    spec: FairnessSpec,
+    uri: str,
+    *,
+    positive_label: Any,
+    env_manager: str = "local",
+    master: str = "local[2]",
+) -> tuple[FairnessResult, list[CheckResult], SparkPredictions]:
+    """The Spark engine's counterpart of the pandas engine's predict-then-``evaluate_fairness``:
+    the sandboxed prediction, the prediction sanity check, then the shared fairness path. Raises
+    ``DataError`` with the pandas engine's messages where its steps would fail."""
+    from govern.checks.spark_fairness import (
+        fairness_from_value_cells,
+        prediction_problem_of_cells,
+    )
+
+    predictions = predict_cells(
+        sdf, model_dir, label, sensitive, uri, env_manager=env_manager, master=master
+    )
+    problem = prediction_problem_of_cells(predictions.cells, predictions.rows)
+    if problem:
+        raise DataError(problem)
+    result, checks = fairness_from_value_cells(
+        predictions.cells, tuple(sensitive), spec, positive_label=positive_label
+    )
+    return result, checks, predictions
 
 
 def is_local(sdf: DataFrame) -> bool:

@@ -103,6 +103,9 @@ def test_label_and_prediction_errors_match_pandas(spark: Any) -> None:
         spark_fairness.evaluate_fairness(sdf, "y", "p", ("g",), SPEC, positive_label=1)
     assert str(spark_error.value) == str(pandas_error.value) == "labels have 1 missing values"
 
+    assert spark_fairness.label_problem_on_spark(sdf, "y", 1) == (
+        "label column 'y' has 1 missing values"
+    )
     frame = spark_fairness.value_cells(sdf, "y", "p", ("g",))
     assert spark_fairness.label_problem_of_cells(frame, "y", 1) == (
         "label column 'y' has 1 missing values"

@@ -72,13 +72,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, adult: Any) -> Path:
 
 
 def test_prediction_and_fairness_match_the_pandas_engine(load: Any, model_dir: Path) -> None:
-    from govern.checks.spark_fairness import (
-        fairness_from_value_cells,
-        label_problem_of_cells,
-        prediction_problem_of_cells,
-    )
+    from govern.checks.spark_fairness import label_problem_on_spark
     from govern.pipeline.predict import predict
-    from govern.pipeline.spark_predict import predict_cells
+    from govern.pipeline.spark_predict import fairness_of_model
 
     df, sdf = load("adult_sample")
     sensitive = ("sex", "race")
@@ -87,11 +83,12 @@ def test_prediction_and_fairness_match_the_pandas_engine(load: Any, model_dir: P
     expected, expected_checks = evaluate_fairness(
         df["income"], on_pandas.labels, df[list(sensitive)], SPEC, positive_label=">50K"
     )
-    on_spark = predict_cells(sdf, model_dir, "income", sensitive, uri)
+    assert label_problem_on_spark(sdf, "income", ">50K") is None
+    got, checks, on_spark = fairness_of_model(
+        sdf, model_dir, "income", sensitive, SPEC, uri, positive_label=">50K"
+    )
     assert on_spark.signature_inputs == on_pandas.signature_inputs
-    assert label_problem_of_cells(on_spark.cells, "income", ">50K") is None
-    assert prediction_problem_of_cells(on_spark.cells, len(df)) is None
-    got, checks = fairness_from_value_cells(on_spark.cells, sensitive, SPEC, positive_label=">50K")
+    assert on_spark.rows == len(df)
     assert _close(got.to_dict(), expected.to_dict())
     assert [c.to_dict() for c in checks] == [c.to_dict() for c in expected_checks]
     # Only cells came back: a few per group, never a row per row.
