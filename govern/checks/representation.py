@@ -40,10 +40,13 @@ def describe_representation(
     ``positive`` is a boolean Series (row carries the positive label) or ``None`` when the label
     cannot be read; missing sensitive values form their own ``(missing)`` group.
     """
+    import pandas as pd
+
     present = [s for s in sensitive if s in df.columns]
     if not present or len(df) == 0:
         return ()
-    cells = df[present].assign(_pos=positive.to_numpy() if positive is not None else False, _n=1)
+    cells = pd.DataFrame({f"_s{i}": df[s].reset_index(drop=True) for i, s in enumerate(present)})
+    cells = cells.assign(_pos=positive.to_numpy() if positive is not None else False, _n=1)
     return representation_from_cells(cells, present, positive is not None, min_group_size)
 
 
@@ -55,10 +58,10 @@ def representation_from_cells(
 ) -> tuple[Representation, ...]:
     """The tables from counted cells: what the pandas rows and a Spark ``groupBy`` share.
 
-    ``cells`` holds the sensitive columns (raw values, as pandas reads them), ``_pos`` (the rows
-    carry the positive label) and ``_n`` (how many rows); a pandas frame is its own cells with
-    ``_n`` = 1. Values are grouped by their text, so two values that read the same are one group
-    whichever engine counted them.
+    ``cells`` holds the sensitive columns as ``_s0``, ``_s1``, ... in ``features`` order (raw
+    values, as pandas reads them), ``_pos`` (the rows carry the positive label) and ``_n`` (how
+    many rows); a pandas frame is its own cells with ``_n`` = 1. Values are grouped by their
+    text, so two values that read the same are one group whichever engine counted them.
     """
     import pandas as pd
 
@@ -73,9 +76,11 @@ def representation_from_cells(
     hits = cells["_pos"].to_numpy(dtype=bool) * weights
     out = []
     for group_features in sets:
-        keys = pd.DataFrame({f: cells[f].map(_text) for f in group_features})
+        names = [f"_k{j}" for j in range(len(group_features))]
+        texts = [cells[f"_s{present.index(f)}"].map(_text) for f in group_features]
+        keys = pd.DataFrame(dict(zip(names, texts, strict=True)))
         frame = keys.assign(_n=weights, _hits=hits)
-        grouped = frame.groupby(list(group_features), sort=True, dropna=False)
+        grouped = frame.groupby(names, sort=True, dropna=False)
         counts = grouped["_n"].sum()
         positives = grouped["_hits"].sum()
         groups = []

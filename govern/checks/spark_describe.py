@@ -212,5 +212,5 @@ def describe_representation(
 
     counted = sdf.groupBy(*keys, (flag if flag is not None else F.lit(False)).alias("_pos"))
     cells = small_frame(counted.count())
-    cells = cells.rename(columns={"count": "_n", **{f"_s{i}": s for i, s in enumerate(present)}})
+    cells = cells.rename(columns={"count": "_n"})
     return representation_from_cells(cells, present, hits is not None, min_group_size)

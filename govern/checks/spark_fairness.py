@@ -65,6 +65,17 @@ def label_problem_of_cells(frame: pd.DataFrame, name: str, positive: Any) -> str
     return label_problem(present, name, positive)
 
 
+def label_problem_on_spark(sdf: DataFrame, name: str, positive: Any) -> str | None:
+    """``labels.label_problem`` for a Spark column, before any model runs: one ``groupBy``."""
+    from govern.checks.spark_describe import value_counts
+
+    counted = value_counts(sdf, name)
+    missing = counted.missing()
+    if missing:
+        return f"label column '{name}' has {missing} missing values"
+    return label_problem(counted.present(), name, positive)
+
+
 def prediction_problem_of_cells(frame: pd.DataFrame, rows: int) -> str | None:
     """``labels.prediction_problem`` on counted cells: one prediction per row, each a class."""
     total = int(frame["_n"].sum())

@@ -11,6 +11,14 @@ results. Here only what differs on Spark:
   ``isinstance(column_type, getattr(pyspark.sql.types, name))``, so the names are mapped
   (``PANDAS_TO_SPARK``) before GX sees them, and the observed Spark type is reported back by its
   pandas name (``spark_describe.SPARK_TO_PANDAS``), so a report reads the same on both engines.
+  Known difference: a whole-number (or boolean) column with missing values is still
+  ``LongType`` (``BooleanType``) on Spark, where pandas reads it as ``float64`` (``object``, whose
+  values GX then checks one by one). The Spark engine judges the column's declared type there.
+- Example values (``partial_unexpected_list``, five at most) are the first ones in the engine's
+  scan order: on data split over many partitions they may be other examples than pandas shows,
+  while every count is the same.
+- Row conditions are passed as written: a ``condition_parser: pandas`` condition is an error
+  check on Spark (GX's Spark engine parses ``spark`` conditions), never a silent pass.
 - Expectations GX cannot run on Spark (no Spark implementation of the metric they need) are a
   ``PolicyError`` naming them, before anything runs: a check that could not run must never look
   like one that passed.

@@ -60,8 +60,18 @@ def predict(
     """Predict with the model at ``model_dir`` on the columns of its input signature (else
     every column but the label), in a child process (``env_manager``: govern's interpreter or
     the model's own environment). ``uri`` names the model in messages."""
+    features, inputs, outputs = model_inputs(model_dir, list(df.columns), label, uri)
+    labels = _in_child(model_dir, df[features], uri, env_manager)
+    return Predictions(labels, inputs, outputs)
+
+
+def model_inputs(
+    model_dir: Path, columns: list[Any], label: str, uri: str
+) -> tuple[list[Any], str | None, str | None]:
+    """The columns the model is given (its input signature's, else every column but the label)
+    and its signature's inputs and outputs as text; shared by the pandas and Spark engines."""
     signature = _signature(model_dir, uri)
-    features = [c for c in df.columns if c != label]
+    features = [c for c in columns if c != label]
     inputs = outputs = None
     if signature is not None and signature.inputs is not None:
         names = [n for n in (signature.inputs.input_names() or []) if isinstance(n, str)]
@@ -69,15 +79,14 @@ def predict(
         if signature.outputs is not None:
             outputs = str(signature.outputs)
         if names:
-            missing = [n for n in names if n not in df.columns]
+            missing = [n for n in names if n not in columns]
             if missing:
                 raise DataError(
                     "the model's input signature needs columns absent from the training "
                     f"data: {', '.join(missing)}"
                 )
             features = names
-    labels = _in_child(model_dir, df[features], uri, env_manager)
-    return Predictions(labels, inputs, outputs)
+    return features, inputs, outputs
 
 
 def _in_child(model_dir: Path, frame: pd.DataFrame, uri: str, manager: str) -> Any:

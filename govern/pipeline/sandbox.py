@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,8 +187,17 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def run_child(folder: Path, manager: str, seconds: float) -> Child:
-    """Run ``govern.pipeline.predict_child`` in ``folder`` and wait at most ``seconds``.
+def run_child(
+    folder: Path,
+    manager: str,
+    seconds: float,
+    *,
+    module: str = "govern.pipeline.predict_child",
+    passed: tuple[str, ...] = (),
+) -> Child:
+    """Run ``module`` (``govern.pipeline.predict_child`` unless told) in ``folder`` and wait at
+    most ``seconds``. ``passed`` names further variables of govern's environment the child needs
+    (the Spark child needs ``JAVA_HOME``); each is named, never a pattern.
 
     The child leads a new process group, so whatever stops this wait (its bound, the run's
     ``--timeout`` alarm raising here, an interrupt) kills it and its descendants before the
@@ -198,9 +207,10 @@ def run_child(folder: Path, manager: str, seconds: float) -> Child:
         *namespace_prefix(),
         sys.executable,
         "-m",
-        "govern.pipeline.predict_child",
+        module,
     ]
-    env: Mapping[str, str] = child_environment(folder, manager)
+    env: dict[str, str] = child_environment(folder, manager)
+    env.update({k: os.environ[k] for k in passed if k in os.environ})
     with (folder / "stdout.log").open("wb") as out, (folder / "stderr.log").open("wb") as err:
         proc = subprocess.Popen(
             command,

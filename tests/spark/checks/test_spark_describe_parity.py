@@ -112,3 +112,17 @@ def test_pandas_dtype_map_for_spark_written_data(spark: Any, tmp_path: Any) -> N
     sdf = spark.read.parquet(str(tmp_path / "typed"))
     df = pd.read_parquet(tmp_path / "typed")
     assert describe(sdf).dtypes == {str(c): str(t) for c, t in df.dtypes.items()}
+
+
+def test_sensitive_columns_named_like_internal_ones(spark: Any) -> None:
+    """Columns called ``_n`` or ``_pos`` are data like any other on both engines."""
+    import pandas as pd
+
+    from govern.checks.spark_describe import describe_representation as on_spark
+
+    df = pd.DataFrame({"_n": ["a", "b", "a", None], "_pos": [1, 1, 2, 2], "y": [1, 0, 1, 1]})
+    sdf = spark.createDataFrame(df.astype(object).where(df.notna(), None))
+    expected = describe_representation(df, ("_n", "_pos"), positive_rows(df["y"], 1), 1)
+    got = on_spark(sdf, ("_n", "_pos"), "y", 1, 1)
+    assert [r.to_dict() for r in got] == [r.to_dict() for r in expected]
+    assert {g.group["_n"]: g.count for g in expected[0].groups} == {"a": 2, "b": 1, "(missing)": 1}

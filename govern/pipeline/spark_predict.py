@@ -1,0 +1,384 @@
+"""The model's predictions on Spark (``mlflow.pyfunc.spark_udf``), and only their confusion cells
+back on the driver.
+
+Model code is untrusted (pickles, custom pyfunc run when MLflow loads a model), and govern's
+process holds registry credentials and key paths. So, as for the pandas engine, the Spark job
+that runs the model is not started from govern's process:
+
+1. govern's Spark session writes the columns the model needs (its input signature's, the label
+   and the sensitive features) as parquet into a private folder (``sandbox.private_folder``);
+   this is a distributed write, nothing is collected.
+2. ``sandbox.run_child`` starts this module as a child with the allow-listed environment (plus
+   ``JAVA_HOME``), a fresh HOME and TMPDIR, in its own user and PID namespace where Linux allows.
+   The child starts its own local Spark session, so the JVM and every Python worker that loads
+   the model inherit that scrubbed environment, never govern's.
+3. The child scores the rows with ``spark_udf`` (``env_manager`` local, virtualenv or uv, as
+   for the pandas engine) and counts ``(sensitive values, label, prediction) -> rows`` with one
+   ``groupBy`` (``spark_fairness.value_cells``), writing those cells, a few hundred rows, as
+   ``cells.parquet``. That is all that comes back.
+4. govern reads the cells with a size bound and trusts only their predictions: the label and
+   sensitive values of the cells must add up, cell for cell, to govern's own count of the same
+   data, or the answer is refused.
+
+What holds on a remote cluster (Spark Connect, Databricks, YARN): not this. There the model's
+code runs on the executors, a different trust domain that govern cannot scrub: whatever the
+executors can reach (an instance profile, cluster-scoped secrets, the network) the model can
+reach. ``predict_cells_in_session`` runs ``spark_udf`` in the given session for that case;
+the guarantee then rests on the cluster, which should be one with read access to the training
+data and nothing else. govern's own credentials stay in the driver process, which never loads
+the model (``spark_udf`` reads only the MLmodel file on the driver).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from govern.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame
+
+    from govern.model.results import CheckResult, FairnessResult
+    from govern.model.specs import FairnessSpec
+
+MODULE = "govern.pipeline.spark_predict"
+REQUEST = "request.json"
+RESULT = "result.json"
+CELLS = "cells.parquet"
+INPUT = "input"
+PREDICTION = "__govern_prediction__"
+MAX_CELLS_BYTES = 256 * 1024 * 1024
+"""The largest cells file read back (a million cells is a few tens of MB)."""
+PASSED = ("JAVA_HOME",)
+"""govern's variables the Spark child needs on top of the sandbox's allow-list."""
+
+_MESSAGES = {
+    "load": "cannot load model {uri}: {message}",
+    "predict": "model {uri} could not predict: {message}",
+    "shape": "{message}",
+    "env": "cannot build the model's environment with {manager}: {message}",
+    "spark": "cannot start Spark for the prediction: {message}",
+}
+
+
+@dataclass(frozen=True)
+class SparkPredictions:
+    cells: pd.DataFrame
+    """``spark_fairness.value_cells``: rows per (sensitive values, label, predicted label)."""
+    rows: int
+    """Rows of the data, counted by govern (not by the child)."""
+    signature_inputs: str | None = None
+    signature_outputs: str | None = None
+
+
+def predict_cells(
+    sdf: DataFrame,
+    model_dir: Path,
+    label: str,
+    sensitive: Sequence[str],
+    uri: str,
+    *,
+    env_manager: str = "local",
+    master: str = "local[2]",
+) -> SparkPredictions:
+    """Score ``sdf`` with the model at ``model_dir`` in a sandboxed local Spark child and return
+    the confusion value cells; ``uri`` names the model in messages. See the module docstring."""
+    from govern.checks.spark_describe import column, small_frame
+    from govern.pipeline import sandbox
+    from govern.pipeline.predict import model_inputs
+    from govern.redact import scrub
+
+    if not is_local(sdf):
+        raise DataError(
+            "the sandboxed Spark prediction needs a local Spark master (the data is handed to a "
+            "child process through a local folder); on a cluster the model would run on the "
+            "executors, outside govern's sandbox: see govern.pipeline.spark_predict"
+        )
+    features, inputs, outputs = model_inputs(model_dir, list(sdf.columns), label, uri)
+    needed = list(dict.fromkeys([*features, label, *sensitive]))
+    keys = [column(s).alias(f"_s{i}") for i, s in enumerate(sensitive)]
+    own = small_frame(sdf.groupBy(*keys, column(label).alias("_y")).count())
+    seconds = sandbox.bound()
+    with sandbox.private_folder() as folder:
+        sdf.select(*[column(c) for c in needed]).write.parquet(str(folder / INPUT))
+        request = {
+            "model_dir": str(model_dir),
+            "input": INPUT,
+            "features": features,
+            "label": label,
+            "sensitive": list(sensitive),
+            "env_manager": env_manager,
+            "env_root": str(sandbox.env_root()) if env_manager != "local" else None,
+            "master": master,
+        }
+        (folder / REQUEST).write_text(json.dumps(request), encoding="utf-8")
+        try:
+            child = sandbox.run_child(folder, env_manager, seconds, module=MODULE, passed=PASSED)
+        except sandbox.ChildFailed as exc:
+            raise DataError(f"model could not predict: {exc}") from None
+        result = _read_json(folder / RESULT)
+        if result is None:
+            why = f"the prediction process exited with code {child.returncode} and no answer"
+            tail = child.stderr_tail()
+            raise DataError(f"model could not predict: {why}" + (f" ({tail})" if tail else ""))
+        if not isinstance(result, dict) or not isinstance(result.get("ok"), bool):
+            raise DataError("model could not predict: the prediction process answered garbage")
+        if not result["ok"]:
+            stage, message = result.get("stage"), result.get("message")
+            if stage not in _MESSAGES or not isinstance(message, str):
+                raise DataError("model could not predict: the prediction process answered garbage")
+            text = _MESSAGES[stage].format(uri=uri, message=message[:500], manager=env_manager)
+            raise DataError(scrub(" ".join(text.split())))
+        cells = _read_cells(folder / CELLS, len(sensitive))
+    _check_against(cells, own, len(sensitive))
+    return SparkPredictions(cells, int(own["count"].sum()), inputs, outputs)
+
+
+def fairness_of_model(
+    sdf: DataFrame,
+    model_dir: Path,
+    label: str,
+    sensitive: Sequence[str],
+    spec: FairnessSpec,
+    uri: str,
+    *,
+    positive_label: Any,
+    env_manager: str = "local",
+    master: str = "local[2]",
+) -> tuple[FairnessResult, list[CheckResult], SparkPredictions]:
+    """The Spark engine's counterpart of the pandas engine's predict-then-``evaluate_fairness``:
+    the sandboxed prediction, the prediction sanity check, then the shared fairness path. Raises
+    ``DataError`` with the pandas engine's messages where its steps would fail."""
+    from govern.checks.spark_fairness import (
+        fairness_from_value_cells,
+        prediction_problem_of_cells,
+    )
+
+    predictions = predict_cells(
+        sdf, model_dir, label, sensitive, uri, env_manager=env_manager, master=master
+    )
+    problem = prediction_problem_of_cells(predictions.cells, predictions.rows)
+    if problem:
+        raise DataError(problem)
+    result, checks = fairness_from_value_cells(
+        predictions.cells, tuple(sensitive), spec, positive_label=positive_label
+    )
+    return result, checks, predictions
+
+
+def is_local(sdf: DataFrame) -> bool:
+    """Whether ``sdf`` lives in a classic session with a ``local`` master (a Spark Connect
+    session has no SparkContext, and its data is not on this machine)."""
+    try:
+        master = sdf.sparkSession.sparkContext.master
+    except Exception:  # Spark Connect: no SparkContext on the client
+        return False
+    return str(master).startswith("local")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        if path.stat().st_size > 64 * 1024:
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _read_cells(path: Path, groups: int) -> pd.DataFrame:
+    """The child's cells file: parquet (data only, no code), bounded, with exactly the expected
+    columns and non-negative whole counts."""
+    import pandas as pd
+
+    garbage = DataError("model could not predict: the prediction process answered garbage")
+    try:
+        if path.stat().st_size > MAX_CELLS_BYTES:
+            raise garbage
+        frame = pd.read_parquet(path)
+    except DataError:
+        raise
+    except Exception:
+        raise garbage from None
+    expected = [*(f"_s{i}" for i in range(groups)), "_y", "_yhat", "_n"]
+    if list(frame.columns) != expected or frame["_n"].dtype.kind not in "iu":
+        raise garbage
+    if len(frame) and int(frame["_n"].min()) < 0:
+        raise garbage
+    return frame
+
+
+def _key(values: tuple[Any, ...]) -> tuple[str, ...]:
+    import pandas as pd
+
+    return tuple("\0missing" if v is None or bool(pd.isna(v)) else repr(v) for v in values)
+
+
+def _check_against(cells: pd.DataFrame, own: pd.DataFrame, groups: int) -> None:
+    """The child controls the predictions and nothing else: its cells, summed over the
+    prediction, must be govern's own (sensitive values, label) counts of the same data."""
+    keys = [*(f"_s{i}" for i in range(groups)), "_y"]
+
+    def totals(frame: pd.DataFrame, count: str) -> dict[tuple[str, ...], int]:
+        out: dict[tuple[str, ...], int] = {}
+        for row in frame[[*keys, count]].itertuples(index=False, name=None):
+            key = _key(row[:-1])
+            out[key] = out.get(key, 0) + int(row[-1])
+        return out
+
+    if totals(cells, "_n") != totals(own, "count"):
+        raise DataError(
+            "model could not predict: the prediction process answered cells that do not "
+            "match the data (rows lost, added or moved between groups)"
+        )
+
+
+def predict_cells_in_session(
+    sdf: DataFrame,
+    model_dir: Path | str,
+    features: Sequence[str],
+    label: str,
+    sensitive: Sequence[str],
+    *,
+    env_manager: str = "local",
+) -> pd.DataFrame:
+    """Score ``sdf`` in its own session with ``spark_udf`` and count the value cells there.
+
+    The child calls this on its local session. On a remote cluster it is the only way (the data
+    cannot be handed to a local child) and the model then runs on the executors with whatever
+    they can reach: see the module docstring.
+    """
+    fallback = sdf.schema[label].dataType.simpleString()
+    udf = scoring_udf(sdf.sparkSession, model_dir, env_manager, fallback)
+    return cells_with(udf, sdf, features, label, sensitive)
+
+
+def scoring_udf(spark: Any, model_dir: Path | str, env_manager: str, label_type: str) -> Any:
+    """MLflow's pandas UDF for the model (its environment built first unless ``local``).
+
+    Its result type is the one MLflow infers from the model's output signature; where it
+    cannot (no output signature, where MLflow would assume ``double``, or a tensor of objects,
+    which is how a scikit-learn classifier's text labels are recorded, or any tensor: MLflow
+    would return each row as an array) it is the label column's type, since a prediction must
+    be a class of the label.
+    """
+    import mlflow.pyfunc
+    from mlflow.models import Model
+
+    result_type: str | None = None
+    schema = Model.load(str(Path(model_dir) / "MLmodel")).get_output_schema()
+    if schema is None or schema.is_tensor_spec():
+        # MLflow would give a tensor's rows as arrays; a class label per row is what is wanted.
+        result_type = label_type
+    else:
+        from mlflow.pyfunc import _infer_spark_udf_return_type
+
+        try:
+            _infer_spark_udf_return_type(schema)
+        except Exception:
+            result_type = label_type
+    return mlflow.pyfunc.spark_udf(
+        spark, str(model_dir), env_manager=env_manager, result_type=result_type
+    )
+
+
+def cells_with(
+    udf: Any, sdf: DataFrame, features: Sequence[str], label: str, sensitive: Sequence[str]
+) -> pd.DataFrame:
+    """Score every row with ``udf`` and count the value cells: one Spark job."""
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    from govern.checks.spark_describe import column
+    from govern.checks.spark_fairness import value_cells
+
+    scored = sdf.withColumn(PREDICTION, udf(*[column(f) for f in features]))
+    kind = scored.schema[PREDICTION].dataType
+    if isinstance(kind, ArrayType | MapType | StructType):
+        raise DataError(
+            f"the model returns {kind.simpleString()} per row; fairness needs one label per row"
+        )
+    return value_cells(scored, label, PREDICTION, sensitive)
+
+
+# --- the child ---------------------------------------------------------------------------------
+
+
+def _child(request: dict[str, Any]) -> None:
+    """In the sandbox: start a local Spark session, score, count, write the cells."""
+    from govern.pipeline.predict_child import Refused, _one_line
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    if request.get("env_root"):
+        os.environ["MLFLOW_ENV_ROOT"] = request["env_root"]
+    scratch = Path("tmp").resolve()
+    try:
+        from pyspark.sql import SparkSession
+
+        spark = (
+            SparkSession.builder.master(str(request["master"]))
+            .appName("govern-predict")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.local.dir", str(scratch))
+            .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch}")
+            .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+            .getOrCreate()
+        )
+    except Exception as exc:
+        raise Refused("spark", _one_line(exc)) from exc
+    try:
+        sdf = spark.read.parquet(request["input"])
+        manager = request["env_manager"]
+        try:
+            label_type = sdf.schema[request["label"]].dataType.simpleString()
+            udf = scoring_udf(spark, request["model_dir"], manager, label_type)
+        except Exception as exc:
+            raise Refused("load" if manager == "local" else "env", _one_line(exc)) from exc
+        try:
+            frame = cells_with(
+                udf, sdf, request["features"], request["label"], request["sensitive"]
+            )
+        except DataError as exc:
+            raise Refused("shape", str(exc)) from exc
+        except Exception as exc:
+            raise Refused("predict", _python_error(exc) or _one_line(exc)) from exc
+        frame.to_parquet(CELLS + ".tmp", index=False)
+        Path(CELLS + ".tmp").replace(CELLS)
+    finally:
+        spark.stop()
+
+
+def _python_error(exc: BaseException) -> str | None:
+    """The model's own error inside a Spark Python worker, not the JVM's wrapper around it."""
+    text = str(exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.split(":", 1)[0].endswith(("Error", "Exception"))]
+    return errors[-1][:500] if errors else None
+
+
+def main(argv: list[str]) -> int:
+    from govern.pipeline.predict_child import RESULT as _RESULT
+    from govern.pipeline.predict_child import Refused, _watch_parent, _write_json
+
+    assert _RESULT == RESULT
+    _watch_parent()
+    request = json.loads(Path(REQUEST).read_text(encoding="utf-8"))
+    try:
+        _child(request)
+    except Refused as exc:
+        _write_json(RESULT, {"ok": False, "stage": exc.stage, "message": str(exc)})
+        return 0
+    _write_json(RESULT, {"ok": True})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
