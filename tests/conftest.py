@@ -44,10 +44,15 @@ def _isolate_cwd(tmp_path, monkeypatch):
     monkeypatch.delenv("GOVERN_POLICY", raising=False)
 
 
-def start_server(root: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start ``mlflow server`` (sqlite backend, proxied artifacts) on 127.0.0.1 and wait for it."""
+def start_server(
+    root: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start ``mlflow server`` (sqlite backend, proxied artifacts) on 127.0.0.1 and wait for it.
+
+    ``env`` is added to the server's environment (the webhook tests set MLflow's webhook
+    variables there)."""
     port = port or _free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     log = (root / "server.log").open("ab")
     proc = subprocess.Popen(
         [
