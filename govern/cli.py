@@ -1074,7 +1074,13 @@ def _checked_key(signing_key: Path | None) -> str | None:
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on; MLflow's webhook URL is http(s)://HOST:PORT/webhook.",
+)
 @policy_option
 @tracking_option
 @click.option(
