@@ -12,11 +12,10 @@ import time
 import uuid
 
 import pytest
+from conftest import _free_port
 from helpers import write_policy
 from mlflow.webhooks.delivery import _generate_hmac_signature
 from serving import SECRET, Serve, http
-
-from conftest import _free_port
 
 
 @pytest.fixture(scope="module")

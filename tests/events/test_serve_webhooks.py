@@ -12,6 +12,7 @@ import json
 import uuid
 
 import pytest
+from conftest import _free_port, start_server, stop_server
 from helpers import register, run_cli, write_policy
 from mlflow.tracking import MlflowClient
 from serving import (
@@ -25,8 +26,6 @@ from serving import (
     remove_webhook,
     wait_for,
 )
-
-from conftest import _free_port, start_server, stop_server
 
 AUDIT_WAIT = 240
 
@@ -70,9 +69,7 @@ def test_new_version_audited_and_protected_alias_moved_back_with_an_incident(
         assert record["status"] == "pass" and record["keyid"]
         client.set_registered_model_alias(name, "production", good)
         wait_for(
-            lambda: any(
-                (r["outcome"] or "").startswith("allowed") for r in serve.rows()
-            ),
+            lambda: any((r["outcome"] or "").startswith("allowed") for r in serve.rows()),
             60,
             "the alias on the passing version to be allowed",
         )
@@ -100,7 +97,13 @@ def test_new_version_audited_and_protected_alias_moved_back_with_an_incident(
     }
     assert "ignored: govern's own tag write" in serve.log_text()
     history = run_cli(
-        "history", f"{name}/{bad}", "--policy", str(policy), "--tracking-uri", uri, "--format",
+        "history",
+        f"{name}/{bad}",
+        "--policy",
+        str(policy),
+        "--tracking-uri",
+        uri,
+        "--format",
         "json",
     )
     assert history.exit_code == 0, history.output
@@ -220,17 +223,13 @@ def test_registry_down_while_events_arrive(
         )
         client.set_registered_model_alias(name, "production", version)
         wait_for(lambda: len(serve.rows()) == 2, 60, "both deliveries to be queued")
-        wait_for(
-            lambda: serve.metrics()["govern_retries_total"] >= 2, 60, "govern to have retried"
-        )
+        wait_for(lambda: serve.metrics()["govern_retries_total"] >= 2, 60, "govern to have retried")
         assert all(r["state"] in ("queued", "claimed") for r in serve.rows())
         assert audit_record(uri, name, version) == {}
         proc, _ = start_server(root, port=port, env=env)
         record = wait_for(lambda: audit_record(uri, name, version), AUDIT_WAIT, "the audit")
         assert record["status"] == "fail"
-        wait_for(
-            lambda: all(r["state"] == "done" for r in serve.rows()), 60, "every delivery done"
-        )
+        wait_for(lambda: all(r["state"] == "done" for r in serve.rows()), 60, "every delivery done")
     finally:
         remove_webhook(uri, hook)
         if proc is not None:
