@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_id TEXT NOT NULL UNIQUE,
     event TEXT NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
     payload TEXT NOT NULL,
     received_at REAL NOT NULL,
     state TEXT NOT NULL,
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS events (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (state, next_at, seq);
+CREATE INDEX IF NOT EXISTS events_model ON events (model, state, seq);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS aliases (
     model TEXT NOT NULL,
@@ -135,9 +137,17 @@ class Queue:
                 self._bump(conn, "duplicates")
                 return Enqueued(False, int(row[0]))
             cursor = conn.execute(
-                "INSERT INTO events (delivery_id, event, payload, received_at, state, next_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (delivery_id, event, json.dumps(dict(payload)), at, QUEUED, at),
+                "INSERT INTO events (delivery_id, event, model, payload, received_at, state, "
+                "next_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    delivery_id,
+                    event,
+                    str(payload.get("name") or ""),
+                    json.dumps(dict(payload)),
+                    at,
+                    QUEUED,
+                    at,
+                ),
             )
             self._bump(conn, "accepted")
             return Enqueued(True, int(cursor.lastrowid or 0))
@@ -155,14 +165,20 @@ class Queue:
     def claim(self, *, now: float | None = None) -> Event | None:
         """The oldest delivery that is due, marked as this process's; ``None`` when idle.
 
-        Oldest first, so a version's ``created`` is handled before an alias set on it later.
+        In order within a model: a delivery waits while an earlier one about the same model is
+        still queued (backing off) or claimed, so a version's ``created`` is always handled
+        before an alias set on it later, even when the registry was down in between (else the
+        alias would be judged before the audit that may allow it). Models do not wait for
+        each other.
         """
         at = time.time() if now is None else now
         with self._tx() as conn:
             row = conn.execute(
-                "SELECT seq, delivery_id, event, payload, received_at, attempts FROM events "
-                "WHERE state = ? AND next_at <= ? ORDER BY seq LIMIT 1",
-                (QUEUED, at),
+                "SELECT seq, delivery_id, event, payload, received_at, attempts FROM events e "
+                "WHERE state = ? AND next_at <= ? AND NOT EXISTS (SELECT 1 FROM events p "
+                "WHERE p.model = e.model AND p.seq < e.seq AND p.state IN (?, ?)) "
+                "ORDER BY seq LIMIT 1",
+                (QUEUED, at, QUEUED, CLAIMED),
             ).fetchone()
             if row is None:
                 return None

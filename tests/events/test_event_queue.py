@@ -29,10 +29,11 @@ def test_replay_is_acknowledged_but_not_queued_twice(tmp_path):
 
 def test_claim_is_oldest_first_and_ack_finishes(tmp_path):
     q = Queue(tmp_path)
-    q.enqueue("a", "model_version.created", {"version": "1"}, now=100)
-    q.enqueue("b", "model_version.created", {"version": "2"}, now=101)
+    q.enqueue("a", "model_version.created", {"name": "m", "version": "1"}, now=100)
+    q.enqueue("b", "model_version.created", {"name": "n", "version": "2"}, now=101)
     first = q.claim(now=200)
-    assert first is not None and first.delivery_id == "a" and first.payload == {"version": "1"}
+    assert first is not None and first.delivery_id == "a"
+    assert first.payload == {"name": "m", "version": "1"}
     second = q.claim(now=200)
     assert second is not None and second.delivery_id == "b"
     assert q.claim(now=200) is None
@@ -87,8 +88,8 @@ def test_work_claimed_by_a_killed_process_is_reclaimed(tmp_path):
         from pathlib import Path
         from govern.events.queue import Queue
         q = Queue(Path({str(tmp_path)!r}))
-        q.enqueue("a", "model_version.created", {{"version": "1"}})
-        q.enqueue("b", "model_version.created", {{"version": "2"}})
+        q.enqueue("a", "model_version.created", {{"name": "m", "version": "1"}})
+        q.enqueue("b", "model_version.created", {{"name": "m", "version": "2"}})
         assert q.claim() is not None
         os.kill(os.getpid(), signal.SIGKILL)
         """
@@ -98,7 +99,11 @@ def test_work_claimed_by_a_killed_process_is_reclaimed(tmp_path):
     q = Queue(tmp_path)
     assert [r["state"] for r in q.rows()] == ["claimed", "queued"]
     assert q.reclaim() == 1
-    assert [q.claim().delivery_id, q.claim().delivery_id] == ["a", "b"]  # type: ignore[union-attr]
+    first = q.claim()
+    assert first is not None and first.delivery_id == "a"
+    q.ack(first.seq, "done")
+    second = q.claim()
+    assert second is not None and second.delivery_id == "b"
 
 
 def test_alias_memory(tmp_path):
@@ -130,3 +135,23 @@ def test_one_server_per_state_folder(tmp_path):
         assert proc.returncode != 0 and "another govern serve" in proc.stderr
     with pytest.raises(UsageError), state_lock(tmp_path), state_lock(tmp_path):
         pass
+
+
+def test_a_model_waits_for_its_earlier_deliveries_other_models_do_not(tmp_path):
+    q = Queue(tmp_path, max_backoff=100)
+    q.enqueue("created", "model_version.created", {"name": "m", "version": "2"}, now=0)
+    q.enqueue("alias", "model_version_alias.created", {"name": "m", "alias": "p"}, now=1)
+    q.enqueue("other", "model_version.created", {"name": "n", "version": "1"}, now=2)
+    first = q.claim(now=10)
+    assert first is not None and first.delivery_id == "created"
+    q.fail(first.seq, "registry down", retry_forever=True, now=10)
+    # The created delivery backs off; the alias on the same model waits behind it.
+    second = q.claim(now=10)
+    assert second is not None and second.delivery_id == "other"
+    assert q.claim(now=10) is None
+    retried = q.claim(now=10 + BASE_BACKOFF)
+    assert retried is not None and retried.delivery_id == "created"
+    assert q.claim(now=10 + BASE_BACKOFF) is None  # still claimed
+    q.ack(retried.seq, "audited: pass")
+    last = q.claim(now=10 + BASE_BACKOFF)
+    assert last is not None and last.delivery_id == "alias"

@@ -200,6 +200,7 @@ def test_registry_down_while_events_arrive(
     hook_server,  # noqa: F811
     make_serve,  # noqa: F811
     policy,
+    keys,  # noqa: F811
     adult,
     trained,
     tmp_path,
@@ -212,7 +213,7 @@ def test_registry_down_while_events_arrive(
     _, mitigated = trained
     port = _free_port()
     later = f"http://127.0.0.1:{port}"
-    serve = make_serve(policy, later)
+    serve = make_serve(policy, later, signing_key=keys.private)
     hook = install_webhook(uri, f"{serve.url}/webhook")
     client = MlflowClient(uri, uri)
     name = f"down-{uuid.uuid4().hex[:6]}"
@@ -237,4 +238,7 @@ def test_registry_down_while_events_arrive(
     assert "production" not in client.get_registered_model(name).aliases
     (incident,) = audit_runs(uri, name, version, kind="incident")
     assert incident.data.tags["govern.incident.action"] == "removed"
+    # The alias waited for the audit of its version (deliveries of a model are handled in
+    # order), so it was judged on that audit, not on its absence.
+    assert incident.data.tags["govern.incident.reason"] == "its audit verdict is fail"
     assert serve.metrics()["govern_incidents_total"] == 1
