@@ -1209,7 +1209,10 @@ def reconcile_cmd(
 
     The backstop for webhook deliveries MLflow gave up on (it retries a few times and keeps no
     queue). Every version an alias points at is in scope too, since MLflow records no time for
-    an alias move. Exit codes as govern audit; 0 when there was nothing to audit.
+    an alias move. Then every alias in the policy's protected_aliases is judged as govern serve
+    would: one on a version without a verified passing audit is moved back or removed, with an
+    incident. Exit codes as govern audit (1 also when an alias had to be moved); 0 when there
+    was nothing to do.
 
     \b
     Examples:
@@ -1233,10 +1236,10 @@ def reconcile_cmd(
     shown = datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     if not selection.to_audit:
         _say(
-            f"nothing to reconcile: {selection.checked} version(s) created since {shown} "
+            f"nothing to audit: {selection.checked} version(s) created since {shown} "
             f"({source}) or aliased, all with an audit record"
         )
-        sys.exit(EXIT_PASS)
+        sys.exit(max(EXIT_PASS, _guard_aliases(registry, policy, key, state_dir)))
     _say(
         f"reconciling {len(selection.to_audit)} version(s) without an audit record, of "
         f"{selection.checked} created since {shown} ({source}) or aliased: "
@@ -1254,7 +1257,32 @@ def reconcile_cmd(
         signing_key=key,
     )
     _emit(run, fmt)
-    sys.exit(_exit_code(run))
+    code = _exit_code(run)
+    guarded = _guard_aliases(registry, policy, key, state_dir)
+    sys.exit(code if code != EXIT_PASS else guarded)
+
+
+def _guard_aliases(
+    registry: Registry, policy: Policy, key: str | None, state_dir: Path | None
+) -> int:
+    """Judge every protected alias as govern serve would (after the audits, so a version just
+    audited is judged on its audit); 1 when one had to be moved back or removed."""
+    if not policy.protected_aliases:
+        return EXIT_PASS
+    from govern.events.queue import Queue
+    from govern.events.worker import Handlers, Settings
+
+    queue = Queue(state_dir) if state_dir is not None else None
+    try:
+        handlers = Handlers(Settings(policy, registry.uri, key), queue, registry)
+        outcomes = handlers.guard_all()
+    finally:
+        if queue is not None:
+            queue.close()
+    incidents = [h for h in outcomes if h.counter == "incidents"]
+    for handled in outcomes:
+        _say(f"{handled.model}: {handled.outcome}")
+    return EXIT_VIOLATION if incidents else EXIT_PASS
 
 
 # --- end of events ---------------------------------------------------------------------------

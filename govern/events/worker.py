@@ -71,12 +71,15 @@ def subject(payload: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 class Handlers:
-    """The handlers, sharing one registry connection and the queue's alias memory."""
+    """The handlers, sharing one registry connection and the queue's alias memory (``queue``
+    ``None``: no memory, as for ``govern reconcile`` without ``--state``)."""
 
-    def __init__(self, settings: Settings, queue: Queue) -> None:
+    def __init__(
+        self, settings: Settings, queue: Queue | None, registry: Registry | None = None
+    ) -> None:
         self.settings = settings
         self.queue = queue
-        self._registry: Registry | None = None
+        self._registry = registry
 
     @property
     def registry(self) -> Registry:
@@ -164,7 +167,8 @@ class Handlers:
         info = registry.version(model, current)
         refusal = self.refusal(info)
         if refusal is None:
-            self.queue.accept_alias(model, alias, current)
+            if self.queue is not None:
+                self.queue.accept_alias(model, alias, current)
             return Handled(f"allowed: alias '{alias}' on version {current}", None, model, current)
         previous = self.previous_target(model, alias, current)
         action = f"restored to version {previous}" if previous else "removed"
@@ -187,6 +191,22 @@ class Handlers:
             model,
             current,
         )
+
+    def guard_all(self) -> list[Handled]:
+        """Every protected alias of every model, judged as a delivery about it would be:
+        the backstop for alias deliveries MLflow gave up on."""
+        protected = self.settings.policy.protected_aliases
+        if not protected:
+            return []
+        registry = self.registry
+        done = []
+        for model in registry.model_names():
+            for alias, version in sorted(registry.aliases_reverse(model).items()):
+                if alias in protected:
+                    done.append(
+                        self.guard_alias({"name": model, "alias": alias, "version": version})
+                    )
+        return done
 
     def refusal(self, info: VersionInfo) -> str | None:
         """``None`` when the version may carry a protected alias: a passing audit record that
@@ -239,7 +259,7 @@ class Handlers:
         from govern.pipeline.history import promotion_runs
 
         candidates: list[str] = []
-        seen = self.queue.accepted_alias(model, alias)
+        seen = self.queue.accepted_alias(model, alias) if self.queue is not None else None
         if seen and seen != current:
             candidates.append(seen)
         registry = self.registry

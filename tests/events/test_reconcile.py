@@ -35,10 +35,14 @@ def test_window_takes_the_earlier_start():
     assert window_start(None, None, now=90000) == (3600, "the default --since 24h")
 
 
-def test_reconcile_audits_what_has_no_record_then_nothing(sqlite_uri, tmp_path, adult, trained):
+def test_reconcile_audits_what_has_no_record_and_guards_protected_aliases(
+    sqlite_uri, tmp_path, adult, trained
+):
     _, mitigated = trained
     policy = write_policy(tmp_path / "govern.yaml")
+    policy.write_text(policy.read_text() + "protected_aliases: [production]\n")
     name = f"rec-{uuid.uuid4().hex[:6]}"
+    client = MlflowClient(sqlite_uri, sqlite_uri)
     old = register(sqlite_uri, name, adult, mitigated, tmp_path / "d" / "a.parquet")
     # The server processed an event after the first version was created: the window starts
     # there, so version 1 is out of scope until an alias names it.
@@ -50,23 +54,41 @@ def test_reconcile_audits_what_has_no_record_then_nothing(sqlite_uri, tmp_path, 
     queue.ack(event.seq, "audited: pass")
     queue.close()
     time.sleep(0.05)
-    new = register(sqlite_uri, name, adult, mitigated, tmp_path / "d" / "b.parquet")
+    bad = adult.copy()
+    bad.loc[:40, "age"] = 150  # the policy's expectation refuses these: the audit fails
+    new = register(sqlite_uri, name, bad, mitigated, tmp_path / "d" / "b.parquet")
     args = ["--state", str(state), "--policy", str(policy), "--tracking-uri", sqlite_uri]
+
     first = run_cli("reconcile", *args, "--format", "json")
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 1, first.output  # the audit found a violation
     audited = [(v["model"], v["version"]) for v in json.loads(first.stdout)["versions"]]
     assert audited == [(name, new)]
     assert "reconciling 1 version(s) without an audit record" in first.stderr
-    tags = MlflowClient(sqlite_uri, sqlite_uri).get_model_version(name, new).tags
-    assert json.loads(tags["govern.audit"])["status"] == "pass"
-    # An aliased version is in scope whenever it was created.
-    MlflowClient(sqlite_uri, sqlite_uri).set_registered_model_alias(name, "production", old)
+    tags = client.get_model_version(name, new).tags
+    assert json.loads(tags["govern.audit"])["status"] == "fail"
+
+    # A lost alias delivery: production put on the failing version; an unprotected alias on
+    # the unaudited old version brings it into scope whenever it was created.
+    client.set_registered_model_alias(name, "production", new)
+    client.set_registered_model_alias(name, "staging", old)
     second = run_cli("reconcile", *args)
-    assert second.exit_code == 0, second.output
-    assert f"{name}/{old}" in second.stderr and f"{name}/{new}" not in second.stderr
+    assert second.exit_code == 1, second.output
+    assert "reconciling 1 version(s) without an audit record, of 2 created since" in second.stderr
+    assert second.stderr.split("or aliased: ", 1)[1].splitlines()[0] == f"{name}/{old}"
+    assert (
+        f"{name}: incident: alias 'production' was on version {new} (its audit verdict is "
+        "fail); removed" in second.stderr
+    )
+    assert "production" not in client.get_registered_model(name).aliases
+    incidents = client.search_runs(
+        [client.get_experiment_by_name("govern-audits").experiment_id],
+        filter_string="tags.`govern.kind` = 'incident'",
+    )
+    assert [r.data.tags["govern.version"] for r in incidents] == [new]
+
     third = run_cli("reconcile", *args)
     assert third.exit_code == 0, third.output
-    assert third.stderr.startswith("nothing to reconcile: 2 version(s)")
+    assert third.stderr.startswith("nothing to audit: 2 version(s)")
     assert third.stdout == ""
 
 
