@@ -119,7 +119,14 @@ def create_app(
 
     async def webhook(request: Request) -> Response:
         delivery_id = request.headers.get(signature.DELIVERY_ID_HEADER)
-        shown_id = delivery_id if delivery_id and delivery_id.isprintable() else None
+        # Logged as sent only when it could be MLflow's (a UUID): never an attacker's essay.
+        shown_id = (
+            delivery_id
+            if delivery_id
+            and delivery_id.isprintable()
+            and len(delivery_id) <= signature.MAX_DELIVERY_ID
+            else None
+        )
         try:
             body = await _body(request)
         except _TooLarge:
