@@ -113,9 +113,11 @@ class Serve:
             **os.environ,
             "GOVERN_WEBHOOK_SECRET": SECRET,
             "PYTHONPATH": str(REPO),
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
         }
+        # govern's own bounded HTTP settings, not the test session's single try: a busy
+        # registry must not look like an unreachable one.
+        for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+            env.pop(name, None)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -191,6 +193,8 @@ def make_serve(tmp_path):
     yield make
     for serve in started:
         serve.stop(kill=True)
+        # Shown by pytest with a failing test's report ("Captured stdout teardown").
+        print(f"--- govern serve log ({serve.log.name}) ---\n{serve.log_text()[-6000:]}")
 
 
 def install_webhook(uri: str, url: str) -> str:
