@@ -200,7 +200,7 @@ def make_serve(tmp_path):
 def install_webhook(uri: str, url: str) -> str:
     from mlflow.tracking import MlflowClient
 
-    hook = MlflowClient(uri).create_webhook(
+    hook = MlflowClient(uri, uri).create_webhook(
         name=f"govern-{uuid.uuid4().hex[:6]}", url=url, events=EVENTS, secret=SECRET
     )
     return str(hook.webhook_id)
@@ -209,7 +209,7 @@ def install_webhook(uri: str, url: str) -> str:
 def remove_webhook(uri: str, webhook_id: str) -> None:
     from mlflow.tracking import MlflowClient
 
-    MlflowClient(uri).delete_webhook(webhook_id)
+    MlflowClient(uri, uri).delete_webhook(webhook_id)
 
 
 def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
@@ -234,7 +234,7 @@ def audit_runs(uri: str, name: str, version: str, kind: str | None = None) -> li
     """govern's runs of one version: audits (``kind`` None) or runs of that kind."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, uri)
     exp = client.get_experiment_by_name("govern-audits")
     if exp is None:
         return []
