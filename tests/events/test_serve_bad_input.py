@@ -12,9 +12,9 @@ import time
 import uuid
 
 import pytest
-from conftest import _free_port
 from helpers import write_policy
 from mlflow.webhooks.delivery import _generate_hmac_signature
+from servers import _free_port
 from serving import SECRET, Serve, http
 
 

@@ -12,9 +12,9 @@ import json
 import uuid
 
 import pytest
-from conftest import _free_port, start_server, stop_server
 from helpers import register, run_cli, write_policy
 from mlflow.tracking import MlflowClient
+from servers import _free_port, start_server, stop_server
 from serving import (
     audit_record,
     audit_runs,

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, _free_port, start_server, stop_server
+from servers import _free_port, start_server, stop_server
 
 from govern.attest.keys import generate_keypair
+
+REPO = Path(__file__).resolve().parents[1]
 
 SECRET = "whsec-test-0123456789abcdef"
 EVENTS = [
