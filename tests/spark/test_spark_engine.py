@@ -122,7 +122,7 @@ def test_gate_on_spark_promotes_a_fair_version_and_not_an_unfair_one(
     assert checks["quality.expect_column_values_to_be_between.age"]["status"] == "pass"
     assert checks["integrity.pinned_sha256"]["status"] == "pass"
     assert version["fairness"]["data"]["in_sample"] is True
-    assert sum(g["size"] for g in version["fairness"]["groups"]) == len(adult)
+    assert sum(g["count"] for g in version["fairness"]["groups"]) == len(adult)
     client = mlflow.MlflowClient(sqlite_uri, sqlite_uri)
     assert client.get_model_version_by_alias("income", "production").version == fair
 
