@@ -124,7 +124,7 @@ def test_gate_on_spark_promotes_a_fair_version_and_not_an_unfair_one(
     assert version["fairness"]["data"]["in_sample"] is True
     assert sum(g["count"] for g in version["fairness"]["groups"]) == len(adult)
     client = mlflow.MlflowClient(sqlite_uri, sqlite_uri)
-    assert client.get_model_version_by_alias("income", "production").version == fair
+    assert str(client.get_model_version_by_alias("income", "production").version) == fair
 
     failed = _gate(sqlite_uri, f"income/{unfair}", policy)
     assert failed.exit_code == 1, failed.output
@@ -134,7 +134,7 @@ def test_gate_on_spark_promotes_a_fair_version_and_not_an_unfair_one(
     assert version["training_data"]["proof"] == "training-hash"
     bad = {c["id"] for c in version["checks"] if c["status"] != "pass"}
     assert bad == {"fairness.demographic_parity_ratio"}, bad
-    assert client.get_model_version_by_alias("income", "production").version == fair
+    assert str(client.get_model_version_by_alias("income", "production").version) == fair
 
 
 def test_the_same_version_audited_by_both_engines_gets_the_same_results(
