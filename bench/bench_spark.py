@@ -287,6 +287,9 @@ def register_all(uri: str, folders: dict[int, Path]) -> dict[tuple[str, int], st
                     df = spark.read.parquet(str(folder))  # lazy: only the footers are read
                     data = from_spark(df, path=str(folder), targets=LABEL, name=f"train-{rows}")
                     mlflow.log_input(data, context="training", tags={TAG_SHA256: hashes[engine]})
+                    # MLflow's dataset profile starts a full count through Python workers
+                    # (countApprox) that goes on after its 5 s timeout: stop it, it is setup.
+                    spark.sparkContext.cancelAllJobs()
                     mlflow.sklearn.log_model(
                         model,
                         name="model",
@@ -315,6 +318,17 @@ def _status(pid: int) -> dict[str, int]:
     except OSError:
         return {}
     return out
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU of the process itself (not of its waited-for children), in ticks."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return 0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def _cmdline(pid: int) -> str:
@@ -375,6 +389,8 @@ class Sampler:
     peak_cgroup_rss: int = 0
     samples: int = 0
     processes: set[int] = field(default_factory=set)
+    cpu: dict[int, tuple[str, int]] = field(default_factory=dict)
+    """Per process: its role and the largest CPU time seen (ticks)."""
     heaps: dict[str, str] = field(default_factory=dict)
     """Each JVM's heap cap as its command line gives it (``-Xmx2g``)."""
 
@@ -418,6 +434,7 @@ class Sampler:
                     self.heaps[name] = heap[-1] if heap else "JVM default"
             total += st["VmRSS"]
             per_role[name] = per_role.get(name, 0) + st["VmRSS"]
+            self.cpu[pid] = (name, max(self.cpu.get(pid, (name, 0))[1], _cpu_ticks(pid)))
             prev = self.hwm.get(pid, (name, 0))[1]
             self.hwm[pid] = (name, max(prev, st.get("VmHWM", 0)))
             self.processes.add(pid)
@@ -437,7 +454,13 @@ class Sampler:
         hwm_by_role: dict[str, int] = {}
         for name, value in self.hwm.values():
             hwm_by_role[name] = max(hwm_by_role.get(name, 0), value)
+        tick = os.sysconf("SC_CLK_TCK")
+        cpu_by_role: dict[str, float] = {}
+        for name, ticks in self.cpu.values():
+            cpu_by_role[name] = cpu_by_role.get(name, 0.0) + ticks / tick
         return {
+            "cpu_s": round(sum(cpu_by_role.values()), 1),
+            "cpu_s_by_role": {k: round(v, 1) for k, v in cpu_by_role.items()},
             "peak_tree_mib": round(self.peak_tree / 1024),
             "peak_sampled_mib": {k: round(v / 1024) for k, v in self.peak_role.items()},
             "peak_hwm_mib": {k: round(v / 1024) for k, v in hwm_by_role.items()},
@@ -541,6 +564,7 @@ def audit(
     out: Path,
     *,
     budget: int | None,
+    cap: int | None,
     spark_master: str,
     spark_conf: Sequence[str],
     timeout: float,
@@ -567,7 +591,7 @@ def audit(
     stem = out / f"{engine}-{rows}{'-budget' if budget else ''}"
     env = child_env(GOVERN_JOBS="1")
     load_before = loadavg()
-    with memory_cgroup(budget) as group, open(f"{stem}.json", "w") as so:
+    with memory_cgroup(budget or cap) as group, open(f"{stem}.json", "w") as so:
         with open(f"{stem}.stderr", "w") as se:
             # The shell joins the cgroup, then becomes govern: every child is born inside it.
             joined = f"echo $$ > {group / 'cgroup.procs'} && " if group else ""
@@ -600,7 +624,7 @@ def audit(
     verdict, checks, fairness = None, {}, {}
     with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
         version = json.loads(text)["versions"][0]
-        verdict = version.get("status")
+        verdict = version.get("verdict")
         checks = {c["id"]: c["status"] for c in version["checks"]}
         fairness = version.get("fairness") or {}
     if code < 0:
@@ -616,7 +640,14 @@ def audit(
         budget_covers=(
             "whole process tree (cgroup v1 memory + memsw limit)"
             if group is not None and budget
-            else ("JVM heap only (spark.driver.memory)" if engine == "spark" else "none")
+            else (
+                ("JVM heap (spark.driver.memory)" if engine == "spark" else "none")
+                + (
+                    f"; safety cap {cap // MiB} MiB on the tree"
+                    if group is not None and cap
+                    else ""
+                )
+            )
         ),
         wall_s=round(wall, 1),
         exit_code=code,
@@ -651,6 +682,7 @@ def row_of(run: Run) -> list[str]:
         f"{run.rows:,}",
         f"{run.budget_mib} MiB" if run.budget_mib and "tree" in run.budget_covers else "-",
         f"{run.wall_s:.1f}",
+        f"{m.get('cpu_s', 0):.0f}",
         str(hwm.get("driver", 0)),
         str(hwm.get("jvm", 0) or "-"),
         str(sampled.get("workers", 0) or "-"),
@@ -667,6 +699,7 @@ COLUMNS = [
     "rows",
     "tree budget",
     "wall s",
+    "CPU s",
     "driver (Python) MiB",
     "JVM MiB",
     "Spark Python workers MiB",
@@ -676,12 +709,14 @@ COLUMNS = [
     "outcome",
     "load before",
 ]
-"""Memory columns: the driver and the JVM are each process's own peak (``VmHWM``); the workers
-are the largest sum over Spark's Python worker processes at one sample; the predict child is
-the sandboxed prediction process's peak plus, on Spark, its own JVM's; the tree is the largest
-sum of ``VmRSS`` over every process at one sample (shared pages, such as libraries mapped by
-several processes, count once per process, so it overstates); the cgroup figure is the largest
-``total_rss + total_mapped_file`` of the audit's cgroup at one sample (each page once)."""
+"""CPU: user + system seconds of every process of the tree (sampled; up to 0.2 s of a process's
+last moments can be missed). Memory: the driver and the JVM are each process's own peak
+(``VmHWM``); the workers are the largest sum over Spark's Python worker processes at one sample;
+the predict child is the sandboxed prediction process's peak plus, on Spark, its own JVM's; the
+tree is the largest sum of ``VmRSS`` over every process at one sample (shared pages, such as
+libraries mapped by several processes, count once per process, so it overstates); the cgroup
+figure is the largest ``total_rss + total_mapped_file`` of the audit's cgroup at one sample
+(each page once)."""
 
 
 def table(runs: Sequence[Run]) -> str:
@@ -754,6 +789,12 @@ def main() -> int:
         help="sizes for the Spark engine besides --rows (default: none)",
     )
     parser.add_argument("--budget", default="2g", help="memory budget of the ladder (2g, 1500m)")
+    parser.add_argument(
+        "--cap",
+        default="12g",
+        help="safety cap on the tree of the runs without a budget, so that an audit that needs "
+        "more cannot take the machine down ('0' for none)",
+    )
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument(
         "--spark-conf", action="append", default=None, help="default: spark.driver.memory=2g"
@@ -775,6 +816,12 @@ def main() -> int:
     budget_text = args.budget.lower()
     unit = {"g": 1024**3, "m": MiB}[budget_text[-1]]
     budget = int(float(budget_text[:-1]) * unit)
+    cap_text = args.cap.lower()
+    cap = (
+        int(float(cap_text[:-1]) * {"g": 1024**3, "m": MiB}[cap_text[-1]])
+        if cap_text not in ("0", "")
+        else None
+    )
     ladder = sizes(args.ladder)
     spark_ladder = sizes(args.spark_ladder)
     all_sizes = sorted({args.rows, *ladder, *spark_ladder})
@@ -797,6 +844,7 @@ def main() -> int:
         "spark_master": args.spark_master,
         "spark_conf": spark_conf,
         "budget_mib": budget // MiB,
+        "safety_cap_mib": cap // MiB if cap else None,
         "runs": [],
     }
     runs: list[Run] = []
@@ -845,6 +893,7 @@ def main() -> int:
                 rows,
                 out,
                 budget=budget if with_budget else None,
+                cap=cap,
                 spark_master=args.spark_master,
                 spark_conf=spark_conf,
                 timeout=args.timeout,
