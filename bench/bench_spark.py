@@ -426,12 +426,11 @@ class Sampler:
                 continue
             name = self._roles.get(pid)
             if name is None or name == "child":  # a fork becomes java/python after exec
-                cmd = _cmdline(pid)
-                name = role(pid, self.root, parent, cmd)
+                name = role(pid, self.root, parent, _cmdline(pid))
                 self._roles[pid] = name
-                if name in ("jvm", "child_jvm"):
-                    heap = [t for t in cmd.split() if t.startswith("-Xmx")]
-                    self.heaps[name] = heap[-1] if heap else "JVM default"
+            if name in ("jvm", "child_jvm") and not self.heaps.get(name, "").startswith("-Xmx"):
+                heap = [t for t in _cmdline(pid).split() if t.startswith("-Xmx")]
+                self.heaps[name] = heap[-1] if heap else "no -Xmx (JVM default)"
             total += st["VmRSS"]
             per_role[name] = per_role.get(name, 0) + st["VmRSS"]
             self.cpu[pid] = (name, max(self.cpu.get(pid, (name, 0))[1], _cpu_ticks(pid)))
@@ -777,7 +776,7 @@ def sizes(text: str) -> list[int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--rows", type=lambda text: sizes(text)[0], default=20_000_000)
     parser.add_argument(
         "--ladder",
         default="1M,2M,5M,10M,20M",
@@ -787,6 +786,11 @@ def main() -> int:
         "--spark-ladder",
         default="",
         help="sizes for the Spark engine besides --rows (default: none)",
+    )
+    parser.add_argument(
+        "--spark-budgeted",
+        default="",
+        help="sizes for the Spark engine under --budget on the whole tree, as the pandas ladder",
     )
     parser.add_argument("--budget", default="2g", help="memory budget of the ladder (2g, 1500m)")
     parser.add_argument(
@@ -824,7 +828,8 @@ def main() -> int:
     )
     ladder = sizes(args.ladder)
     spark_ladder = sizes(args.spark_ladder)
-    all_sizes = sorted({args.rows, *ladder, *spark_ladder})
+    spark_budgeted = sizes(args.spark_budgeted)
+    all_sizes = sorted({args.rows, *ladder, *spark_ladder, *spark_budgeted})
     chunk = min(CHUNK, min(all_sizes))
 
     setup_env()
@@ -918,6 +923,8 @@ def main() -> int:
                     break
         for rows in spark_ladder:
             one("spark", rows, False)
+        for rows in spark_budgeted:
+            one("spark", rows, True)
         report["pandas_ladder"] = {
             "largest_completed": fits,
             "first_failed": first_fail,
