@@ -52,6 +52,8 @@ def test_every_command_and_option_is_in_the_readme():
         ["verify", "--help"],
         ["history", "--help"],
         ["waivers", "sign", "--help"],
+        ["serve", "--help"],
+        ["reconcile", "--help"],
     ],
 )
 def test_help_does_not_import_heavy_libraries(args):

@@ -536,7 +536,16 @@ def test_crontab_example_parses():
             variables[name] = value
         else:
             jobs.append(line)
-    assert len(jobs) == 1
+    assert len(jobs) == 2
+    reconcile = jobs[1].split(None, 5)
+    for field, (low, high) in zip(reconcile[:5], CRON_FIELDS, strict=True):
+        assert valid_cron_field(field, low, high), field
+    assert reconcile[5].startswith("govern reconcile --state ")
+    assert subprocess.run(["bash", "-n", "-c", reconcile[5]]).returncode == 0
+    from govern.cli import main as cli_main
+
+    options = {o for p in cli_main.commands["reconcile"].params for o in p.opts}
+    assert {"--state", "--signing-key"} <= options
     fields = jobs[0].split(None, 5)
     assert len(fields) == 6, fields
     for field, (low, high) in zip(fields[:5], CRON_FIELDS, strict=True):

@@ -239,7 +239,8 @@ def decode_payload(envelope: Mapping[str, Any]) -> bytes:
 
 
 PROMOTION_PREDICATE_TYPE = "urn:govern:attestation:promotion:v1"
-RECORD_PREDICATE_TYPES = (PREDICATE_TYPE, PROMOTION_PREDICATE_TYPE)
+INCIDENT_PREDICATE_TYPE = "urn:govern:attestation:incident:v1"
+RECORD_PREDICATE_TYPES = (PREDICATE_TYPE, PROMOTION_PREDICATE_TYPE, INCIDENT_PREDICATE_TYPE)
 
 
 def build_promotion_statement(
@@ -258,5 +259,31 @@ def build_promotion_statement(
         "_type": STATEMENT_TYPE,
         "subject": subjects,
         "predicateType": PROMOTION_PREDICATE_TYPE,
+        "predicate": _canonical_ready(dict(predicate)),
+    }
+
+
+def build_incident_statement(
+    model: str,
+    version: str,
+    audit_envelope_sha256: str | None,
+    predicate: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A signed record that a protected alias was found on this version without the evidence
+    it needs, and what govern did about it.
+
+    The subjects are the version itself (by the SHA-256 of ``model/version``: MLflow gives a
+    version no content digest of its own) and, when it has one, its audit attestation.
+    """
+    ref = f"{model}/{version}"
+    subjects = [{"name": f"model-version:{ref}", "digest": {"sha256": sha256_hex(ref.encode())}}]
+    if audit_envelope_sha256:
+        subjects.append(
+            {"name": f"audit-attestation:{ref}", "digest": {"sha256": audit_envelope_sha256}}
+        )
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": subjects,
+        "predicateType": INCIDENT_PREDICATE_TYPE,
         "predicate": _canonical_ready(dict(predicate)),
     }

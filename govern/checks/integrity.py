@@ -76,12 +76,16 @@ def integrity_checks(
     measured_at: str = "",
     recorded: bool = True,
     require: str = "pinned",
+    digest_not_applicable: str | None = None,
 ) -> list[CheckResult]:
     """One check per proof that exists for the data as measured in ``training``.
 
     ``pin`` is the earliest recorded audit's hash (``sha256``, ``pinned_at``, ``audit_run_id``)
     or ``None`` when this audit is the first; ``recorded`` says whether this audit's hash will be
     recorded (not with ``--no-write``). ``require`` is the weakest proof the policy accepts.
+    ``digest_not_applicable`` says why MLflow's digest cannot be recomputed by this engine (the
+    Spark engine's data): the check says so and proves nothing, the full-hash proofs decide, and
+    an audit left with only MLflow's digest as its proof is an error whatever ``require`` says.
     """
     e = training
     rows = e.rows or 0
@@ -142,10 +146,37 @@ def integrity_checks(
                 threshold=e.mlflow_digest,
             )
         )
+    elif digest_not_applicable is not None:
+        checks.append(
+            CheckResult(
+                f"{prefix}.mlflow_digest",
+                "integrity",
+                "pass",
+                f"MLflow's digest is not applicable: {digest_not_applicable}; it proves nothing "
+                "here, the full-hash proofs decide",
+                observed=None,
+                threshold=e.mlflow_digest,
+                details={"not_applicable": digest_not_applicable},
+            )
+        )
     elif e.recomputed_digest is not None:
         checks.append(_digest_check(e, prefix, rows, full_hash_matches))
     proof = proof_of(e, pin, recorded)
-    if PROOFS.index(proof) > PROOFS.index(require):
+    if proof == "mlflow-digest" and digest_not_applicable is not None:
+        checks.append(
+            CheckResult(
+                f"{prefix}.proof",
+                "integrity",
+                "error",
+                f"nothing proves '{e.name}' is the data the model was trained on: MLflow's "
+                f"digest cannot be checked ({digest_not_applicable}), no full hash was recorded "
+                "at training and none is pinned (--no-write); log the data with "
+                "govern.track.log_training_data, or audit once without --no-write to pin it",
+                observed=proof,
+                threshold=require,
+            )
+        )
+    elif PROOFS.index(proof) > PROOFS.index(require):
         checks.append(
             CheckResult(
                 f"{prefix}.proof",

@@ -34,6 +34,7 @@ from govern.config.fields import (
     type_name,
 )
 from govern.config.review import ReviewPolicy, parse_review
+from govern.config.selectors import validate_alias
 from govern.config.trust import Trust, parse_trust
 from govern.config.waivers import (
     DEFAULT_MAX_WAIVER_DAYS,
@@ -42,6 +43,7 @@ from govern.config.waivers import (
     max_waiver_days,
 )
 from govern.config.yaml_loader import read_yaml
+from govern.errors import UsageError
 from govern.model.specs import (
     DISPARITIES,
     EVALUATION_CONTEXTS,
@@ -65,6 +67,7 @@ _TOP_KEYS = {
     "review",
     "waivers",
     "max_waiver_days",
+    "protected_aliases",
 }
 _ENTRY_KEYS = {
     "match",
@@ -180,6 +183,9 @@ class Policy:
     """The waivers in force for this run: the policy's file, or the one ``--waivers`` named."""
     review: ReviewPolicy | None = None
     """Sign-offs ``gate --promote-to`` requires; ``None``: none."""
+    protected_aliases: tuple[str, ...] = ()
+    """Aliases ``govern serve`` guards: when one is moved to a version without a verified
+    passing audit (and the required reviews), govern moves it back and records an incident."""
 
     def for_model(self, name: str) -> ModelPolicy | None:
         """First entry whose glob matches wins; ``None`` means the version fails closed."""
@@ -535,6 +541,9 @@ def _policy(data: Any, where: Where, policy_path: Path, text: str, sha: str) -> 
     max_days = DEFAULT_MAX_WAIVER_DAYS
     if "max_waiver_days" in top:
         max_days = max_waiver_days(top["max_waiver_days"], where / "max_waiver_days")
+    protected: tuple[str, ...] = ()
+    if "protected_aliases" in top:
+        protected = _protected_aliases(top["protected_aliases"], where / "protected_aliases")
     waivers_file = None
     if "waivers" in top:
         ref = as_text(top["waivers"], where / "waivers")
@@ -549,7 +558,20 @@ def _policy(data: Any, where: Where, policy_path: Path, text: str, sha: str) -> 
         max_waiver_days=max_days,
         waivers_file=waivers_file,
         review=review,
+        protected_aliases=protected,
     )
+
+
+def _protected_aliases(value: Any, where: Where) -> tuple[str, ...]:
+    """Alias names MLflow could set: a reserved or malformed one could never be guarded, and
+    a typo here would leave the real alias unguarded without a word."""
+    aliases = as_text_list(value, where)
+    for i, alias in enumerate(aliases):
+        try:
+            validate_alias(alias)
+        except UsageError as exc:
+            raise (where / i).error(str(exc)) from None
+    return aliases
 
 
 def _describe(value: Any) -> str:

@@ -541,6 +541,13 @@ class VersionResult:
             return self.verdict.upper()
         return f"PASS · {count} waiver{'s' if count != 1 else ''}"
 
+    @property
+    def engine(self) -> str | None:
+        """The data engine that produced the results (``pandas``, ``spark``); ``None`` when no
+        data was read (no policy entry, no lineage) or the results predate engines."""
+        engine = self.metadata.get("engine") if isinstance(self.metadata, Mapping) else None
+        return str(engine) if engine else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,

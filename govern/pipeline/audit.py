@@ -193,6 +193,10 @@ def audit(
     from govern.pipeline.waivers import check_waiver_signatures
 
     check_waiver_signatures(policy)  # before any work: an unsigned waiver is a policy error
+    if engine == "spark":  # known up front: expectations Spark cannot run are a policy error
+        from govern.pipeline.spark_version import refuse_unsupported
+
+        refuse_unsupported(policy)
     options = AuditOptions(
         write,
         load_model,

@@ -86,6 +86,11 @@ def _summary(kind: str, predicate: Mapping[str, Any]) -> str:
             f"promotion: alias '{predicate.get('alias')}' from "
             f"{predicate.get('alias_before') or 'unset'} to {predicate.get('alias_after')}"
         )
+    if kind == "incident":
+        return (
+            f"incident: alias '{predicate.get('alias')}' {predicate.get('action')} "
+            f"({predicate.get('reason')})"
+        )
     return (
         f"review: {predicate.get('decision')} as {predicate.get('role')} by "
         f"{predicate.get('reviewer')}"
@@ -152,7 +157,12 @@ def _check_record(envelope: Any, kind: str, run_id: str, trust: TrustedKeys) -> 
                 sha, kind, run_id, None, f"{kind}: unreadable", None, False, None, problem
             )
     predicate = opened.predicate
-    at = predicate.get("signed_at") or predicate.get("promoted_at") or predicate.get("reviewed_at")
+    at = (
+        predicate.get("signed_at")
+        or predicate.get("promoted_at")
+        or predicate.get("reviewed_at")
+        or predicate.get("detected_at")
+    )
     if problem is None and not opened.signed and trust.required:
         problem = "unsigned"
     previous = predicate.get("previous_record")

@@ -2,30 +2,29 @@
 hashed and measured where it lives.
 
 The driver receives only small things: the file list, one manifest entry per file, counts and
-two 64-bit sums. Steps the Spark engine cannot run yet end as ``error`` checks that say so,
-never as a pass and never silently skipped.
+two 64-bit sums, the quality counts GX returns and the confusion cells of the model's
+predictions. What to check and every precondition are ``steps.py``'s, shared with the pandas
+engine; only how the data is held and counted differs.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govern.errors import GovernError
+from govern.errors import GovernError, PolicyError
 from govern.model.results import CheckKind, CheckResult, Status, TrainingData, VersionResult
+from govern.pipeline import steps
 from govern.pipeline.fingerprint import fingerprint, library_versions, reusable
 from govern.pipeline.waivers import fingerprint_part
 from govern.redact import redact_uri
 from govern.registry.client import one_line
 from govern.registry.lineage import (
     CONTEXT_TAG,
-    TAG_LABEL,
-    TAG_POSITIVE_LABEL,
     TAG_ROW_FINGERPRINT,
-    TAG_SENSITIVE,
     TAG_SHA256,
     Lineage,
     TrainingInput,
@@ -36,15 +35,40 @@ from govern.registry.spark_session import SPARK_SOURCE_TYPES, SparkSettings
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from govern.config.policy import ModelPolicy
+    from govern.config.policy import ModelPolicy, Policy
+    from govern.model.results import CheckResult as Check
+    from govern.model.results import FairnessResult
+    from govern.model.specs import FairnessSpec
     from govern.registry.spark_datasets import Snapshot
 
-NOT_YET = (
-    "the Spark engine cannot yet {what}; this version is not fully audited (audit it with "
-    "--engine pandas if its data fits on one machine)"
+DIGEST_NOT_APPLICABLE = {
+    "spark": "not applicable on Spark data (MLflow's Spark digest hashes the query plan)",
+    "delta_table": "not applicable on Spark data (MLflow's Spark digest hashes the query plan)",
+}
+"""Why the Spark engine does not recompute MLflow's digest, by source type."""
+DIGEST_NOT_RECOMPUTED = (
+    "not recomputed on the Spark engine (MLflow's pandas digest hashes the first 10,000 rows in "
+    "the order pandas reads them)"
 )
-"""Steps whose Spark engines (``govern.checks.spark_*``) are not wired in yet: a step the
-policy asks for is an error check naming it, so a Spark audit cannot pass without it."""
+"""The same for data logged from pandas and read on Spark."""
+
+
+def refuse_unsupported(policy: Policy) -> None:
+    """``--engine spark`` is known before any version is audited: a policy entry with an
+    expectation GX cannot run on Spark is a policy error naming it (exit 2), before any work.
+    (With ``auto`` the engine is chosen per version; there the version gets an error check.)"""
+    from govern.checks.spark_quality import unsupported_on_spark
+
+    problems = []
+    for entry in policy.entries:
+        bad = unsupported_on_spark([t.type for t in entry.expectation_templates()])
+        if bad:
+            problems.append(f"policy entry '{entry.match}': {', '.join(bad)}")
+    if problems:
+        raise PolicyError(
+            "--engine spark: Great Expectations cannot run these expectations on Spark: "
+            f"{'; '.join(problems)}; use --engine pandas for these models, or other expectations"
+        )
 
 
 def choose_engine(requested: str, source_type: str) -> str:
@@ -211,8 +235,77 @@ def run_spark(
                         observed={"dataset": evaluation.name, "rows": audit.evaluation.rows},
                     )
                 )
-        _not_yet(audit, entry)
+        _quality(audit, entry, read.df)
+        master = _child_master(spark)
+        steps.fairness(
+            audit,
+            entry,
+            SparkData(read.df, audit.training, master),
+            SparkData(held_out.df, audit.evaluation, master)
+            if held_out is not None and audit.evaluation is not None
+            else None,
+        )
     return audit.result(entry)
+
+
+def _quality(audit: Any, entry: ModelPolicy, df: DataFrame) -> None:
+    from govern.checks.spark_quality import run_expectations
+
+    steps.quality(audit, entry, lambda specs: run_expectations(df, specs))
+
+
+def _child_master(spark: SparkSession) -> str:
+    """The master of the sandboxed prediction's own Spark: the audit's, when local (a remote
+    session is refused by ``spark_predict.predict_cells``, which says why)."""
+    try:
+        master = str(spark.sparkContext.master)
+    except Exception:  # Spark Connect: no SparkContext on the client
+        return "local[*]"
+    return master if master.startswith("local") else "local[*]"
+
+
+class SparkData:
+    """The Spark engine's ``steps.FairnessData``: a lazy DataFrame and what was measured of it;
+    predictions come back from the sandboxed child as confusion value cells."""
+
+    def __init__(self, df: DataFrame, measured: TrainingData, master: str):
+        self.df = df
+        self.columns: Sequence[str] = measured.columns
+        self.rows = measured.rows or 0
+        self.master = master
+
+    def label_problem(self, label: str, positive: Any) -> str | None:
+        from govern.checks.spark_fairness import label_problem_on_spark
+
+        return label_problem_on_spark(self.df, label, positive)
+
+    def predict(
+        self, model_dir: Path, label: str, sensitive: tuple[str, ...], uri: str, env_manager: str
+    ) -> steps.Predicted:
+        from govern.checks.spark_fairness import prediction_problem_of_cells
+        from govern.pipeline.spark_predict import predict_cells
+
+        got = predict_cells(
+            self.df, model_dir, label, sensitive, uri, env_manager=env_manager, master=self.master
+        )
+        return steps.Predicted(
+            got.cells,
+            prediction_problem_of_cells(got.cells, got.rows),
+            got.signature_inputs,
+            got.signature_outputs,
+        )
+
+    def evaluate(
+        self,
+        predicted: Any,
+        label: str,
+        sensitive: tuple[str, ...],
+        spec: FairnessSpec,
+        positive: Any,
+    ) -> tuple[FairnessResult, list[Check]]:
+        from govern.checks.spark_fairness import fairness_from_value_cells
+
+        return fairness_from_value_cells(predicted, sensitive, spec, positive_label=positive)
 
 
 def _guarded(audit: Any, id_: str, step: Callable[[], Any]) -> Any:
@@ -239,16 +332,7 @@ def _as_recorded(data: TrainingInput) -> dict[str, Any]:
 
 def _roles_and_measure(audit: Any, entry: ModelPolicy, lineage: Lineage, read: _Read) -> bool:
     training = lineage.training
-    label = entry.label or training.tags.get(TAG_LABEL)
-    positive = entry.positive_label
-    if positive is None:
-        positive = training.tag_json(TAG_POSITIVE_LABEL)
-    sensitive: tuple[str, ...]
-    if entry.sensitive_features is not None:
-        sensitive = entry.sensitive_features
-    else:
-        logged = training.tag_json(TAG_SENSITIVE)
-        sensitive = tuple(str(s) for s in logged) if isinstance(logged, list) else ()
+    label, positive, sensitive = steps.roles(entry, training)
     audit.training = _measure(
         audit, entry, training, read, (label, positive, sensitive), "training"
     )
@@ -347,41 +431,17 @@ def _measure(
         integrity_checks(
             measured,
             # MLflow's Spark digest hashes the query plan, not the rows: nothing to recompute.
-            # The full-hash proofs below are what the policy's integrity.require weighs.
+            # The full-hash proofs are what the policy's integrity.require weighs.
             digest_applies=True,
             prefix=prefix,
             pin=pin,
             measured_at=audit.started,
             recorded=audit.write,
             require=entry.integrity_require,
+            digest_not_applicable=DIGEST_NOT_APPLICABLE.get(
+                data.source_type, DIGEST_NOT_RECOMPUTED
+            ),
         )
     )
     audit.checks.extend(row_fingerprint_checks(measured, prefix=prefix, pin=pin))
     return measured
-
-
-def _not_yet(audit: Any, entry: ModelPolicy) -> None:
-    """The steps the Spark engine does not run yet. Those the policy asks for are errors, so
-    the verdict cannot be a pass."""
-    from govern.config.expectations import resolve_expectations
-
-    if audit.training is None:
-        return
-    label, sensitive = audit.training.label, audit.training.sensitive_features
-    specs = resolve_expectations(
-        entry,
-        label=label or "(no label)",
-        sensitive_features=sensitive,
-        columns=list(audit.training.columns),
-    )
-    if specs:
-        audit.add(
-            _check("quality.run", "quality", "error", NOT_YET.format(what="run expectations"))
-        )
-    spec = entry.fairness_spec()
-    if spec.not_applicable is not None:
-        audit.metadata["fairness_not_applicable"] = spec.not_applicable
-    elif spec.thresholds or sensitive:
-        audit.add(
-            _check("fairness.run", "fairness", "error", NOT_YET.format(what="evaluate fairness"))
-        )

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govern.config.expectations import resolve_expectations
 from govern.config.policy import ModelPolicy, Policy
 from govern.config.waivers import today_utc
 from govern.errors import DataError, GovernError
@@ -26,6 +25,7 @@ from govern.model.results import (
     TrainingData,
     VersionResult,
 )
+from govern.pipeline import steps
 from govern.pipeline.fingerprint import (
     FLAVOR_LIBRARIES,
     fingerprint,
@@ -47,9 +47,6 @@ from govern.registry.datasets import (
 )
 from govern.registry.lineage import (
     CONTEXT_TAG,
-    TAG_LABEL,
-    TAG_POSITIVE_LABEL,
-    TAG_SENSITIVE,
     TAG_SHA256,
     Lineage,
     TrainingInput,
@@ -295,13 +292,12 @@ class VersionAudit:
             if evaluation is not None and held_out_frame is not None and held_out is not None:
                 self._audit_evaluation(entry, evaluation, held_out_frame, held_out[1])
             self._quality(entry, df)
-            reason = entry.fairness_spec().not_applicable
-            if reason is not None:
-                self.metadata["fairness_not_applicable"] = reason
-            elif entry.fairness_spec().thresholds or (
-                self.training is not None and self.training.sensitive_features
-            ):
-                self._fairness_on_chosen_data(entry, df, held_out_frame)
+            steps.fairness(
+                self,
+                entry,
+                steps.PandasData(df),
+                steps.PandasData(held_out_frame) if held_out_frame is not None else None,
+            )
         return self.result(entry)
 
     def _record_trusted(self, info: VersionInfo) -> bool:
@@ -354,18 +350,7 @@ class VersionAudit:
         df: pd.DataFrame,
         sha: str,
     ) -> None:
-        label = entry.label or training.tags.get(TAG_LABEL)
-        positive = entry.positive_label
-        if positive is None:
-            positive = training.tag_json(TAG_POSITIVE_LABEL)
-        # No default: with labels {0, 1} where 0 is the favourable outcome, assuming 1 would
-        # compute every rate on the wrong class. Unknown stays unknown, and fairness says so.
-        sensitive: tuple[str, ...]
-        if entry.sensitive_features is not None:
-            sensitive = entry.sensitive_features
-        else:
-            logged = training.tag_json(TAG_SENSITIVE)
-            sensitive = tuple(str(s) for s in logged) if isinstance(logged, list) else ()
+        label, positive, sensitive = steps.roles(entry, training)
         self.training = self._measure(
             entry, training, df, sha, (label, positive, sensitive), "training"
         )
@@ -475,40 +460,6 @@ class VersionAudit:
             )
         )
 
-    def _fairness_on_chosen_data(
-        self, entry: ModelPolicy, training_df: pd.DataFrame, held_out: pd.DataFrame | None
-    ) -> None:
-        """Fairness on the held-out data when the run logged it (or the policy asks for it),
-        else on the training data, marked in-sample everywhere."""
-        assert self.training is not None
-        choice = entry.fairness_spec().data
-        if self.evaluation_problem is not None and choice != "training":
-            self.add(
-                check(
-                    "fairness.data",
-                    "fairness",
-                    "error",
-                    f"fairness not evaluated: {self.evaluation_problem}",
-                )
-            )
-            return
-        if choice == "evaluation" and held_out is None:
-            self.add(
-                check(
-                    "fairness.data",
-                    "fairness",
-                    "error",
-                    f"fairness not evaluated: policy entry '{entry.match}' asks for it on "
-                    f"evaluation data, and run {self.run_id} logged none (contexts: "
-                    f"{', '.join(entry.evaluation_contexts)})",
-                )
-            )
-            return
-        if held_out is not None and choice != "training" and self.evaluation is not None:
-            self._fairness(entry, held_out, self.evaluation, self.evaluation_context, False)
-        else:
-            self._fairness(entry, training_df, self.training, self.training_context, True)
-
     # The steps below read the label, positive label and sensitive features from
     # ``self.training``, where _audit_data resolved them once (policy first, then govern.track).
 
@@ -533,107 +484,7 @@ class VersionAudit:
     def _quality(self, entry: ModelPolicy, df: pd.DataFrame) -> None:
         from govern.checks.quality import run_expectations
 
-        assert self.training is not None
-        label, sensitive = self.training.label, self.training.sensitive_features
-        specs = resolve_expectations(
-            entry,
-            label=label or "(no label)",
-            sensitive_features=sensitive,
-            columns=[str(c) for c in df.columns],
-        )
-        if not specs:
-            return
-        try:
-            self.checks.extend(run_expectations(df, specs))
-        except Exception as exc:
-            self.add(
-                check(
-                    "quality.run",
-                    "quality",
-                    "error",
-                    f"Great Expectations failed: {one_line(exc)}",
-                )
-            )
-
-    def _fairness(
-        self,
-        entry: ModelPolicy,
-        df: pd.DataFrame,
-        data: TrainingData,
-        context: str,
-        in_sample: bool,
-    ) -> None:
-        from govern.checks.fairness import evaluate_fairness
-        from govern.checks.labels import label_problem, prediction_problem
-
-        label, positive = data.label, data.positive_label
-        sensitive = data.sensitive_features
-        which = "training" if in_sample else "evaluation"
-
-        def error(summary: str, id_: str = "fairness.run") -> None:
-            self.add(check(id_, "fairness", "error", f"fairness not evaluated: {summary}"))
-
-        if not label:
-            return error("no label column")
-        if label not in df.columns:
-            return error(f"label column '{label}' is not in the {which} data", "fairness.label")
-        if not sensitive:
-            return error(
-                f"no sensitive features: set 'sensitive_features' in policy entry "
-                f"'{entry.match}' or log the data with govern.track.log_training_data",
-                "fairness.sensitive_features",
-            )
-        absent = [s for s in sensitive if s not in df.columns]
-        if absent:
-            return error(
-                f"sensitive feature(s) not in the {which} data: {', '.join(absent)}",
-                "fairness.sensitive_features",
-            )
-        if len(df) == 0:
-            return error(f"the {which} data has no rows")
-        if positive is None:
-            return error(
-                f"the positive label of '{label}' is unknown: set 'positive_label' in policy "
-                f"entry '{entry.match}', or log the data with govern.track.log_training_data"
-                "(..., positive_label=...); govern never assumes one",
-                "fairness.positive_label",
-            )
-        problem = label_problem(df[label], label, positive)
-        if problem:
-            return error(problem, "fairness.label")
-        try:
-            y_pred = self._predict(df, label)
-        except GovernError as exc:
-            return error(str(exc), "fairness.model")
-        except Exception as exc:
-            return error(f"model could not predict: {one_line(exc)}", "fairness.model")
-        problem = prediction_problem(y_pred, df[label], len(df))
-        if problem:
-            return error(problem, "fairness.model")
-        try:
-            result, checks = evaluate_fairness(
-                df[label].to_numpy(),
-                y_pred,
-                df[list(sensitive)],
-                entry.fairness_spec(),
-                positive_label=positive,
-            )
-        except GovernError as exc:
-            return error(str(exc))
-        except Exception as exc:
-            return error(f"unexpected error: {one_line(exc)}")
-        self.fairness = replace(
-            result,
-            data={
-                "context": context,
-                "name": data.name,
-                "source": data.source,
-                "sha256": data.sha256,
-                "rows": data.rows,
-                "in_sample": in_sample,
-            },
-        )
-        self.checks.extend(checks)
+        steps.quality(self, entry, lambda specs: run_expectations(df, specs))
 
     def _download_model(self, dest: Path) -> None:
         """Fetch the registered model's files and hash them before anything can execute them."""
@@ -663,20 +514,3 @@ class VersionAudit:
         ]
         if rows or flavors:
             self.add(environment_check(rows, flavors, strict=entry.model_env == "strict"))
-
-    def _predict(self, df: pd.DataFrame, label: str) -> Any:
-        """Predict with the registered model exactly as stored (already hashed), in a child
-        process that holds no credential (``govern.pipeline.sandbox``)."""
-        from govern.pipeline.predict import predict
-
-        if not self.load_model:
-            raise DataError("model loading disabled (--no-load-model)")
-        if self.model_dir is None:
-            raise DataError(self.model_error or "model was not downloaded")
-        uri = f"models:/{self.info.model}/{self.info.version}"
-        predictions = predict(self.model_dir, df, label, uri, env_manager=self.env_manager)
-        if predictions.signature_inputs is not None:
-            self.metadata["signature_inputs"] = predictions.signature_inputs
-        if predictions.signature_outputs is not None:
-            self.metadata["signature_outputs"] = predictions.signature_outputs
-        return predictions.labels

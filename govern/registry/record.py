@@ -26,7 +26,14 @@ ATTESTATION_ARTIFACT = "attestation.intoto.json"
 """The DSSE envelope of the audit, an artifact of its run."""
 PROMOTION_ARTIFACT = "promotion.intoto.json"
 """The DSSE envelope of an alias move govern made, an artifact of the audit run that allowed it."""
-RECORD_ARTIFACTS = {ATTESTATION_ARTIFACT: "audit", PROMOTION_ARTIFACT: "promotion"}
+INCIDENT_ARTIFACT = "incident.intoto.json"
+"""The DSSE envelope of an incident (a protected alias found on a version without a verified
+passing audit), an artifact of its own run (``govern.kind = incident``)."""
+RECORD_ARTIFACTS = {
+    ATTESTATION_ARTIFACT: "audit",
+    PROMOTION_ARTIFACT: "promotion",
+    INCIDENT_ARTIFACT: "incident",
+}
 TAG_FINGERPRINT = "govern.fingerprint"
 TAG_TRAINING_SHA = "govern.training_sha256"
 """On each audit run: the full SHA-256 of the training data it read. The earliest one recorded
@@ -39,7 +46,8 @@ RUN_TAG_MODEL = "govern.model"
 RUN_TAG_VERSION = "govern.version"
 RUN_TAG_VERDICT = "govern.verdict"
 RUN_TAG_KIND = "govern.kind"
-"""Set on runs that are not audits (``review``); an audit run has none."""
+"""Set on runs that are not audits (``review``, ``incident``); an audit run has none."""
+KIND_INCIDENT = "incident"
 
 
 def _quoted(value: str) -> str:
@@ -374,3 +382,46 @@ def version_runs(
         limit=limit,
         any_kind=True,
     )
+
+
+def record_incident(
+    registry: Registry,
+    experiment: str,
+    info: VersionInfo,
+    envelope: Mapping[str, Any],
+    envelope_sha256: str,
+    summary: Mapping[str, str],
+) -> str:
+    """The incident run with its signed envelope, then the version's chain head.
+
+    Like a review, an incident is a run of its own in the audit experiment, so that it joins
+    the version's chain without touching the audit run it may name. ``summary``: alias,
+    action, reason (short, for people browsing the runs; the envelope is the evidence).
+    """
+    client = registry.client
+    experiment_id = registry.audit_experiment_id(experiment)
+    run = registry.call(
+        "creating the incident run",
+        client.create_run,
+        experiment_id,
+        run_name=f"incident-{info.model}-v{info.version}-{summary['alias']}"[:250],
+        tags={
+            RUN_TAG_MODEL: info.model,
+            RUN_TAG_VERSION: info.version,
+            RUN_TAG_KIND: KIND_INCIDENT,
+            "govern.incident.alias": summary["alias"],
+            "govern.incident.action": summary["action"],
+            "govern.incident.reason": summary["reason"][:5000],
+            "govern.version_tag": __version__,
+        },
+    )
+    run_id = str(run.info.run_id)
+    try:
+        log_signed_record(registry, run_id, INCIDENT_ARTIFACT, envelope)
+        registry.call("finishing the incident run", client.set_terminated, run_id, "FINISHED")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, "FAILED")
+        raise
+    set_chain_head(registry, info, envelope_sha256, KIND_INCIDENT, run_id)
+    return run_id

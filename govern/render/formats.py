@@ -43,14 +43,18 @@ def _run_table(run: AuditRun) -> str:
                 v.model,
                 v.version,
                 v.verdict_label,
+                v.engine or "-",
                 f"{len(v.passed_checks())}/{len(v.checks)}",
                 bad[0].summary if bad else "",
                 waived,
             ]
         )
-    headers = ["MODEL", "VERSION", "VERDICT", "PASSED", "FIRST PROBLEM", "WAIVED"]
+    headers = ["MODEL", "VERSION", "VERDICT", "ENGINE", "PASSED", "FIRST PROBLEM", "WAIVED"]
     if not any(row[-1] for row in rows):
         headers, rows = headers[:-1], [row[:-1] for row in rows]
+    if all(row[3] == "-" for row in rows):  # results from before engines were recorded
+        headers = headers[:3] + headers[4:]
+        rows = [row[:3] + row[4:] for row in rows]
     return render_table(headers, rows)
 
 

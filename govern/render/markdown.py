@@ -119,7 +119,9 @@ def render_summary(
         lines.append("No versions were audited: an audit that checked nothing is an error.")
         return "\n".join(lines) + "\n"
     waived = any(v.waivers for v in run.versions)
-    headers = ["Verdict", "Model", "Version", "Aliases", "Failed checks"]
+    engines = any(v.engine for v in run.versions)
+    headers = ["Verdict", "Model", "Version", *(["Engine"] if engines else []), "Aliases"]
+    headers += ["Failed checks"]
     headers += ["Waivers"] if waived else []
     headers += ["Key disparity", "Report"]
     lines.extend(["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)])
@@ -136,6 +138,7 @@ def render_summary(
             + (" (reused)" if isinstance(result.metadata.get("reused_from"), dict) else ""),
             escape(result.model),
             escape(result.version),
+            *([escape(result.engine or "-", 20)] if engines else []),
             ", ".join(escape(a, 80) for a in result.aliases),
             _failures(result),
             *([_waivers(result)] if waived else []),

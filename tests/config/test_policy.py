@@ -366,7 +366,7 @@ def test_control_characters_in_keys_stay_on_one_line(tmp_path):
         (
             "version: 1\nmodelz: []\nmodels: [{match: x}]\n",
             "unknown key 'modelz' (did you mean 'models'?; allowed: audit_experiment, "
-            "max_waiver_days, models, review, trust, version, waivers)",
+            "max_waiver_days, models, protected_aliases, review, trust, version, waivers)",
         ),
         (
             f"version: 1\nmodels: [{{match: a, {CHECKS}}}, {{match: b, {CHECKS}}}, "

@@ -110,3 +110,26 @@ def test_scan_shows_an_unreadable_record_and_never_audited() -> None:
     assert rows[1]["governance"] is None
     table = render_scan([bad, never], ScanFormat.TABLE)
     assert "unreadable record: not JSON" in table and "never audited" in table
+
+
+def test_every_run_format_names_the_engine_of_each_version() -> None:
+    """Which engine read the data is part of every result: table, markdown and the report."""
+    from dataclasses import replace
+
+    from govern.render.html import render_version_report
+
+    run = _run()
+    spark = replace(run.versions[0], metadata={"engine": "spark"})
+    pandas = replace(run.versions[0], version="2", metadata={"engine": "pandas"})
+    run = replace(run, versions=(spark, pandas))
+    table = render_run(run, OutputFormat.TABLE).splitlines()
+    assert table[0].split()[:4] == ["MODEL", "VERSION", "VERDICT", "ENGINE"]
+    assert table[1].split()[:4] == ["m", "1", "FAIL", "spark"]
+    assert table[2].split()[:4] == ["m", "2", "FAIL", "pandas"]
+    markdown = render_run(run, "markdown").splitlines()
+    header = next(line for line in markdown if line.startswith("| Verdict"))
+    assert header.startswith("| Verdict | Model | Version | Engine |")
+    rows = [line.split(" | ") for line in markdown if line.startswith("| ❌")]
+    assert sorted(row[3] for row in rows) == ["pandas", "spark"]
+    report = render_version_report(spark, run)
+    assert "Spark (the data read, hashed and counted where it lives)" in report
