@@ -13,19 +13,25 @@ What it does, all under a temporary folder (``--data`` keeps the generated parqu
    (hard links), so the data of 5M rows is the first five files of the 20M.
 2. Trains a scikit-learn pipeline (one-hot categoricals, scaled numerics, logistic regression)
    on 100,000 rows and logs it with MLflow to a sqlite registry, with the training data logged as
-   a Spark user logs it: ``mlflow.log_input(mlflow.data.from_spark(df, path=folder))``. Label,
-   positive label and sensitive features are in the policy. One registered model per size.
+   a Spark user logs it: ``mlflow.log_input(mlflow.data.from_spark(df, path=folder))``, tagged
+   with the full hash that engine's ``govern.track`` would record (``register_all``). Label,
+   positive label and sensitive features are in the policy. Two registered models per size, one
+   per engine; ``--no-duplicate-check`` drops the baseline pack's duplicate-row check, a sort of
+   every row on Spark and most of the Spark engine's time.
 3. Runs ``govern audit`` as a child process, ``--engine spark --spark-master local[2]
-   --spark-conf spark.driver.memory=2g`` on ``--rows``, and ``--engine pandas`` on the same data,
-   sampling every 0.2 s the resident memory (``VmRSS``, and each process's ``VmHWM``) of the whole
-   process tree: govern's Python process (the driver), its JVM, the sandboxed prediction child
-   (a Python process, with its own JVM on Spark) and Spark's Python workers.
-4. The ladder: the pandas engine under a memory budget (``--budget``, default 2 GiB) enforced by
-   a cgroup v1 memory controller (``memory.limit_in_bytes`` and ``memory.memsw.limit_in_bytes``)
-   on the whole process tree, for each size until it is killed or fails; the Spark engine at
-   the same sizes (``--spark-ladder``) with the JVM heap capped by ``spark.driver.memory``. The
-   cgroup is created below this process's own cgroup and removed afterwards; without a writable
-   cgroup (not root, cgroup v2, a container) the ladder says so and measures without a budget.
+   --spark-conf spark.driver.memory=2g`` on ``--rows``, and ``--engine pandas`` on the same data
+   (under a safety cap, ``--cap``, default 12 GiB on its process tree, so that it cannot take the
+   shared machine down), sampling every 0.2 s the resident memory (``VmRSS``, and each process's
+   ``VmHWM``) and CPU time of the whole process tree: govern's Python process (the driver), its
+   JVM, the sandboxed prediction child (a Python process, with its own JVM on Spark) and Spark's
+   Python workers. Each audit runs in a fresh memory cgroup, which also gives its peak.
+4. The ladder: the pandas engine under a memory budget (``--budget``, default 2 GiB) on the
+   whole process tree, enforced by a cgroup v1 memory controller (``memory.limit_in_bytes`` and
+   ``memory.memsw.limit_in_bytes``), for each size until it is killed or fails. Optionally the
+   Spark engine at other sizes (``--spark-ladder``, JVM heap capped by ``spark.driver.memory``)
+   and under the same whole-tree budget (``--spark-budgeted``). The cgroups are created below
+   this process's own cgroup and removed afterwards; without a writable cgroup v1 memory
+   controller (not root, cgroup v2, a container) the script says so and measures without one.
 
 It prints a table and writes ``bench-spark.json`` under ``--out``. Run it on a quiet machine:
 the load average is recorded next to every figure. 20M rows take minutes per audit on 2 cores.
@@ -639,7 +645,9 @@ def audit(
             os.killpg(proc.pid, signal.SIGKILL)  # any straggler of the audit's own tree
     text = Path(f"{stem}.json").read_text()
     err = Path(f"{stem}.stderr").read_text()
-    verdict, checks, fairness = None, {}, {}
+    verdict: str | None = None
+    checks: dict[str, str] = {}
+    fairness: dict[str, Any] = {}
     with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
         version = json.loads(text)["versions"][0]
         verdict = version.get("verdict")
