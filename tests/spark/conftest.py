@@ -43,6 +43,8 @@ def spark(tmp_path_factory):
         SparkSession.builder.master("local[2]")
         .appName("govern-tests")
         .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.local.dir", str(warehouse / "scratch"))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")

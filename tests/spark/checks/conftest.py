@@ -1,4 +1,6 @@
-"""A local Spark session for the engine-parity tests, and the real datasets they audit twice.
+"""The real datasets the engine-parity tests audit twice. The local Spark session is the one of
+tests/spark/conftest.py: one session per test run, so every test gets its settings (among them the
+workers' interpreter, which a second session created first would not have).
 
 pyspark is optional (``govern[spark]``): without it these tests skip, unless
 ``GOVERN_REQUIRE_SPARK`` is set (CI sets it), where its absence is a failure. The shared Adult and
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,30 +52,6 @@ def shared_file(relative: str) -> Path:
             pytest.fail(f"{path} is required (GOVERN_REQUIRE_SHARED is set) but absent")
         pytest.skip(f"shared dataset {path} not found (only on CI and dev machines)")
     return path
-
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """``local[2]``, two shuffle partitions, no UI, a warehouse and scratch space under tmp."""
-    require_spark()
-    from pyspark.sql import SparkSession
-
-    root = tmp_path_factory.mktemp("spark")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("govern-parity-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.sql.warehouse.dir", str(root / "warehouse"))
-        .config("spark.local.dir", str(root / "scratch"))
-        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={root}")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def _as_parquet(frame: Any, folder: Path, name: str) -> Path:
