@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 from govern.errors import GovernError, PolicyError
 from govern.model.results import CheckKind, CheckResult, Status, TrainingData, VersionResult
 from govern.pipeline import steps
-from govern.pipeline.fingerprint import fingerprint, library_versions, reusable
-from govern.pipeline.waivers import fingerprint_part
 from govern.redact import redact_uri
 from govern.registry.client import one_line
 from govern.registry.lineage import (
@@ -29,7 +27,6 @@ from govern.registry.lineage import (
     Lineage,
     TrainingInput,
 )
-from govern.registry.record import earliest_pins
 from govern.registry.spark_session import SPARK_SOURCE_TYPES, SparkSettings
 
 if TYPE_CHECKING:
@@ -141,7 +138,6 @@ def run_spark(
 
     settings: SparkSettings = audit.spark or SparkSettings()
     audit.metadata["spark"] = settings.describe()
-    info = audit.info
     training = lineage.training
     try:
         spark = get_session(settings)
@@ -165,29 +161,15 @@ def run_spark(
                 except (GovernError, OSError) as exc:
                     audit._evaluation_unusable(evaluation, exc)
             audit._download_model(Path(tmp) / "model")
-            current = fingerprint(
-                info,
-                model_sha256=audit.metadata.get("model_artifact_sha256"),
-                data_sha256=read.manifest,
-                evaluation_sha256=held_out.manifest if held_out else None,
-                policy_digest=audit.policy.digest,
-                libraries=library_versions(audit.model_dir, "spark"),
-                recorded={
-                    "training": _as_recorded(training),
-                    "evaluation": _as_recorded(evaluation) if evaluation else None,
-                },
-                env_manager=audit.env_manager,
-                waivers=fingerprint_part(
-                    audit.policy.waivers, info.model, info.version, audit.today
-                ),
-                engine="spark",
+            reused = audit._reuse_or_fingerprint(
+                training,
+                evaluation,
+                read.manifest,
+                held_out.manifest if held_out else None,
+                "spark",
             )
-            if current:
-                audit.metadata["fingerprint"] = current
-            if audit.reuse and audit._record_trusted(info):
-                reused = reusable(audit.registry, info, current)
-                if reused is not None:
-                    return reused
+            if reused is not None:
+                return reused
         except GovernError as exc:
             audit.add(_check("lineage.load", "lineage", "error", str(exc)))
             return audit.result(entry)
@@ -196,19 +178,7 @@ def run_spark(
                 _check("lineage.load", "lineage", "error", f"cannot read data: {one_line(exc)}")
             )
             return audit.result(entry)
-        try:
-            audit.pins = earliest_pins(
-                audit.registry, audit.policy.audit_experiment, info.model, info.version
-            )
-        except GovernError as exc:
-            audit.add(
-                _check(
-                    "integrity.pin",
-                    "integrity",
-                    "error",
-                    f"cannot read the hashes pinned by earlier audits: {exc}",
-                )
-            )
+        audit.read_pins()
         measured = _guarded(
             audit, "lineage.measure", lambda: _roles_and_measure(audit, entry, lineage, read)
         )
@@ -319,15 +289,6 @@ def _guarded(audit: Any, id_: str, step: Callable[[], Any]) -> Any:
             _check(id_, "lineage", "error", f"Spark could not measure the data: {one_line(exc)}")
         )
     return None
-
-
-def _as_recorded(data: TrainingInput) -> dict[str, Any]:
-    return {
-        "name": data.name,
-        "digest": data.digest,
-        "source": data.source_json,
-        "tags": dict(data.tags),
-    }
 
 
 def _roles_and_measure(audit: Any, entry: ModelPolicy, lineage: Lineage, read: _Read) -> bool:

@@ -244,28 +244,11 @@ class VersionAudit:
                 sha = sha256_of(path)
                 held_out = self._fetch_evaluation(evaluation, Path(tmp) / "evaluation")
                 self._download_model(Path(tmp) / "model")
-                current = fingerprint(
-                    info,
-                    model_sha256=self.metadata.get("model_artifact_sha256"),
-                    data_sha256=sha,
-                    evaluation_sha256=held_out[1] if held_out else None,
-                    policy_digest=self.policy.digest,
-                    libraries=library_versions(self.model_dir),
-                    recorded={
-                        "training": _as_recorded(training),
-                        "evaluation": _as_recorded(evaluation) if evaluation else None,
-                    },
-                    env_manager=self.env_manager,
-                    waivers=fingerprint_part(
-                        self.policy.waivers, info.model, info.version, self.today
-                    ),
+                reused = self._reuse_or_fingerprint(
+                    training, evaluation, sha, held_out[1] if held_out else None, "pandas"
                 )
-                if current:
-                    self.metadata["fingerprint"] = current
-                if self.reuse and self._record_trusted(info):
-                    reused = reusable(self.registry, info, current)
-                    if reused is not None:
-                        return reused
+                if reused is not None:
+                    return reused
                 df = read_table(path)
             except GovernError as exc:
                 self.add(check("lineage.load", "lineage", "error", str(exc)))
@@ -274,19 +257,7 @@ class VersionAudit:
                 self.add(check("lineage.load", "lineage", "error", f"cannot read data: {exc}"))
                 return self.result(entry)
             held_out_frame = self._read_evaluation(evaluation, held_out)
-            try:
-                self.pins = earliest_pins(
-                    self.registry, self.policy.audit_experiment, info.model, info.version
-                )
-            except GovernError as exc:
-                self.add(
-                    check(
-                        "integrity.pin",
-                        "integrity",
-                        "error",
-                        f"cannot read the hashes pinned by earlier audits: {exc}",
-                    )
-                )
+            self.read_pins()
             self._audit_data(entry, lineage.context, training, df, sha)
             self._model_environment(entry)
             if evaluation is not None and held_out_frame is not None and held_out is not None:
@@ -299,6 +270,55 @@ class VersionAudit:
                 steps.PandasData(held_out_frame) if held_out_frame is not None else None,
             )
         return self.result(entry)
+
+    def _reuse_or_fingerprint(
+        self,
+        training: TrainingInput,
+        evaluation: TrainingInput | None,
+        data_sha256: str,
+        evaluation_sha256: str | None,
+        engine: str,
+    ) -> VersionResult | None:
+        """Record what this audit's outcome depends on, and return the recorded result when
+        ``--reuse`` may take it; both engines decide reuse by this one fingerprint."""
+        info = self.info
+        current = fingerprint(
+            info,
+            model_sha256=self.metadata.get("model_artifact_sha256"),
+            data_sha256=data_sha256,
+            evaluation_sha256=evaluation_sha256,
+            policy_digest=self.policy.digest,
+            libraries=library_versions(self.model_dir, engine),
+            recorded={
+                "training": _as_recorded(training),
+                "evaluation": _as_recorded(evaluation) if evaluation else None,
+            },
+            env_manager=self.env_manager,
+            waivers=fingerprint_part(self.policy.waivers, info.model, info.version, self.today),
+            engine=engine,
+        )
+        if current:
+            self.metadata["fingerprint"] = current
+        if self.reuse and self._record_trusted(info):
+            return reusable(self.registry, info, current)
+        return None
+
+    def read_pins(self) -> None:
+        """The hashes earlier audits pinned (trust on first use); unreadable is an error check."""
+        info = self.info
+        try:
+            self.pins = earliest_pins(
+                self.registry, self.policy.audit_experiment, info.model, info.version
+            )
+        except GovernError as exc:
+            self.add(
+                check(
+                    "integrity.pin",
+                    "integrity",
+                    "error",
+                    f"cannot read the hashes pinned by earlier audits: {exc}",
+                )
+            )
 
     def _record_trusted(self, info: VersionInfo) -> bool:
         """Under a trust list only a verified record may be reused: a forged or unsigned one
