@@ -99,9 +99,9 @@ def test_govern_spark_driver_out_of_memory_names_spark_driver_memory(spark, sqli
         "while "
     ), summary
     assert "'wide'" in summary or "the training data" in summary, summary
-    assert summary.endswith(
-        "give it more with --spark-conf spark.driver.memory=8g (now 96m)"
-    ), summary
+    assert summary.endswith("give it more with --spark-conf spark.driver.memory=8g (now 96m)"), (
+        summary
+    )
     assert not [c for c in v["checks"] if c["status"] == "pass" and c["kind"] == "quality"]
 
 
