@@ -371,6 +371,13 @@ def _child(request: dict[str, Any]) -> None:
             raise Refused("predict", _python_error(exc) or _one_line(exc)) from exc
         frame.to_parquet(CELLS + ".tmp", index=False)
         Path(CELLS + ".tmp").replace(CELLS)
+    except Refused:
+        raise
+    except Exception as exc:  # the JVM gone between steps: still say so, never a crash
+        memory = _memory_problem(exc, spark, heap)
+        if memory is not None:
+            raise Refused("memory", memory) from exc
+        raise Refused("predict", _one_line(exc)) from exc
     finally:
         with contextlib.suppress(Exception):  # a JVM that died has nothing left to stop
             spark.stop()
@@ -381,9 +388,17 @@ def _memory_problem(exc: BaseException, spark: Any, heap: int | None) -> str | N
     other failure. The JVM's heap is ``GOVERN_PREDICT_MEMORY``; the model's Python workers
     are separate processes, bounded only by the machine."""
     from govern.pipeline.sandbox import MEMORY_VARIABLE, format_bytes
-    from govern.registry.spark_session import SPARK_OOM_EXIT, jvm_exit_code, out_of_memory
+    from govern.registry.spark_session import (
+        SPARK_OOM_EXIT,
+        gateway_lost,
+        jvm_exit_code,
+        out_of_memory,
+    )
 
     cause = out_of_memory(exc)
+    if cause is None and gateway_lost(exc):  # give a dying JVM a moment to report its code
+        with contextlib.suppress(Exception):
+            spark.sparkContext._gateway.proc.wait(timeout=10)
     if cause is None and jvm_exit_code(spark) == SPARK_OOM_EXIT:
         cause = f"its JVM exited with code {SPARK_OOM_EXIT}, an OutOfMemoryError"
     if cause is not None:

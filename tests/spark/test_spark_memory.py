@@ -32,6 +32,9 @@ models:
     label: income
     positive_label: ">50K"
     fairness: {not_applicable: "a test of running out of memory"}
+    expectations:
+      - type: expect_column_values_to_not_be_null
+        kwargs: {column: income}
 """
 
 
