@@ -172,8 +172,8 @@ def out_of_memory(exc: BaseException) -> str | None:
     for line in str(exc).splitlines():
         for marker in _JVM_OUT_OF_MEMORY:
             at = line.find(marker)
-            if at >= 0:
-                return line[at:].strip()[:200]
+            if at >= 0:  # Scala's MatchError wraps it as "... (of class ...)"
+                return line[at:].split(" (of class ", 1)[0].strip()[:200]
     return None
 
 

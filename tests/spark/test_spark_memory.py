@@ -101,7 +101,7 @@ def test_govern_spark_driver_out_of_memory_names_spark_driver_memory(spark, sqli
         "govern's Spark driver ran out of memory (java.lang.OutOfMemoryError: Java heap space) "
         "while "
     ), summary
-    assert "'wide'" in summary or "the training data" in summary, summary
+    assert "while measuring the training data 'dataset'" in summary, summary
     assert summary.endswith("give it more with --spark-conf spark.driver.memory=8g (now 96m)"), (
         summary
     )
