@@ -63,6 +63,14 @@ class DataError(GovernError):
     exit_code = EXIT_INFRA
 
 
+class OutOfMemory(DataError):
+    """A step ran out of memory: the training data in pandas, the model's prediction process,
+    or a Spark JVM. Could not audit (exit 3); the message names what ran out and the setting
+    that gives it more, because rerunning unchanged would fail the same way."""
+
+    exit_code = EXIT_INFRA
+
+
 class OutputError(GovernError):
     """A report or results file could not be written."""
 

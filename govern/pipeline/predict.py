@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govern.errors import DataError
+from govern.errors import DataError, OutOfMemory
 from govern.pipeline import predict_child, sandbox
 from govern.redact import scrub
 from govern.registry.client import one_line
@@ -28,6 +28,7 @@ _MESSAGES = {
     "predict": "model {uri} could not predict: {message}",
     "shape": "{message}",
     "env": "cannot build the model's environment with {manager}: {message}",
+    "memory": "model {uri} ran out of memory predicting on {rows} rows ({message}): {bound}",
 }
 
 
@@ -89,8 +90,19 @@ def model_inputs(
     return features, inputs, outputs
 
 
+def _memory_remedy(memory: int | None) -> str:
+    variable = sandbox.MEMORY_VARIABLE
+    if memory is None:
+        return "give the audit more memory, or predict on less data"
+    return (
+        f"the prediction process may hold {sandbox.format_bytes(memory)} ({variable}); "
+        f"raise {variable} if this machine has more"
+    )
+
+
 def _in_child(model_dir: Path, frame: pd.DataFrame, uri: str, manager: str) -> Any:
     seconds = sandbox.bound()
+    memory = sandbox.memory_bound()
     with sandbox.private_folder() as folder:
         frame.to_parquet(folder / "input.parquet")
         request = {
@@ -98,6 +110,7 @@ def _in_child(model_dir: Path, frame: pd.DataFrame, uri: str, manager: str) -> A
             "input": "input.parquet",
             "env_manager": manager,
             "env_root": str(sandbox.env_root()) if manager != "local" else None,
+            "memory": memory,
         }
         (folder / predict_child.REQUEST).write_text(json.dumps(request), encoding="utf-8")
         try:
@@ -105,6 +118,9 @@ def _in_child(model_dir: Path, frame: pd.DataFrame, uri: str, manager: str) -> A
         except sandbox.ChildFailed as exc:
             raise DataError(f"model could not predict: {exc}") from None
         result = _read_json(folder / predict_child.RESULT, 64 * 1024)
+        killed = sandbox.killed_error(child, f"model {uri} could not predict on {len(frame)} rows")
+        if result is None and killed is not None:
+            raise killed
         if result is None:
             why = f"the prediction process exited with code {child.returncode} and no answer"
             tail = child.stderr_tail()
@@ -115,8 +131,15 @@ def _in_child(model_dir: Path, frame: pd.DataFrame, uri: str, manager: str) -> A
             stage, message = result.get("stage"), result.get("message")
             if stage not in _MESSAGES or not isinstance(message, str):
                 raise DataError("model could not predict: the prediction process answered garbage")
-            text = _MESSAGES[stage].format(uri=uri, message=message[:500], manager=manager)
-            raise DataError(scrub(" ".join(text.split())))
+            text = _MESSAGES[stage].format(
+                uri=uri,
+                message=message[:500],
+                manager=manager,
+                rows=len(frame),
+                bound=_memory_remedy(memory),
+            )
+            error = OutOfMemory if stage == "memory" else DataError
+            raise error(scrub(" ".join(text.split())))
         limit = 1024 * 1024 + 1024 * len(frame)
         return _labels(_read_json(folder / predict_child.PREDICTIONS, limit), len(frame))
 

@@ -108,11 +108,15 @@ def predict(request: dict[str, Any]) -> None:
 
     try:
         model = mlflow.pyfunc.load_model(request["model_dir"])
+    except MemoryError:
+        raise
     except Exception as exc:
         raise Refused("load", _one_line(exc)) from exc
     frame = pd.read_parquet(request["input"])
     try:
         pred = model.predict(frame)
+    except MemoryError:
+        raise
     except Exception as exc:
         raise Refused("predict", _one_line(exc)) from exc
     arr = flatten(pred)
@@ -152,13 +156,28 @@ def _enter_environment(python: Path) -> None:
     os.execve(str(python), [str(python), "-m", MODULE, IN_ENV], env)
 
 
+def _bound_memory(request: dict[str, Any]) -> None:
+    """Cap this process's data memory (and that of everything it starts or execs into) before
+    any model code runs: a model that wants more gets a MemoryError, reported as such."""
+    memory = request.get("memory")
+    if isinstance(memory, int) and memory > 0:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+
+
 def main(argv: list[str]) -> int:
     _watch_parent()
     request = json.loads(Path(REQUEST).read_text(encoding="utf-8"))
     try:
+        if IN_ENV not in argv:
+            _bound_memory(request)
         if request["env_manager"] != "local" and IN_ENV not in argv:
             _enter_environment(build_environment(request))
         predict(request)
+    except MemoryError as exc:  # numpy, pandas, pyarrow and the model's own allocations
+        _write_json(RESULT, {"ok": False, "stage": "memory", "message": _one_line(exc)})
+        return 0
     except Refused as exc:
         _write_json(RESULT, {"ok": False, "stage": exc.stage, "message": str(exc)})
         return 0

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import govern
+from govern.errors import DataError, GovernError, OutOfMemory, UsageError
 
 MODEL_ENV_MANAGERS = ("local", "virtualenv", "uv")
 """Where the model predicts: govern's own interpreter, or the model's pinned environment built
@@ -32,6 +33,16 @@ by MLflow's ``virtualenv`` (pyenv + venv + pip) or ``uv`` environment manager.""
 DEFAULT_BOUND = 1800.0
 """Seconds a prediction child may run (building its environment included) before it is killed;
 ``$GOVERN_PREDICT_TIMEOUT`` changes it. The run's ``--timeout`` still ends it earlier."""
+
+MEMORY_VARIABLE = "GOVERN_PREDICT_MEMORY"
+"""The prediction child's memory bound (``512m``, ``8g`` or bytes); unset, none. For the pandas
+engine's child it is the data memory of each of its processes (``RLIMIT_DATA``: the heap and
+private mappings written, not shared libraries), set by the child before the model loads, so a
+model that asks for more gets a ``MemoryError`` instead of the kernel's out-of-memory killer
+ending it (or the audit). For the Spark engine's child it is its JVM's heap
+(``spark.driver.memory``), Spark's own bound: see ``spark_predict``."""
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 LOG_TAIL = 4096
 """Bytes of the child's stderr read back, for the reason a crashed child gives."""
@@ -66,6 +77,11 @@ class ChildFailed(Exception):
     """The child ended without an answer: crashed, killed, or over its bound."""
 
 
+_UNSHARE_SIGKILL = "unshare: sigprocmask unblock failed"
+"""What util-linux's ``unshare --fork`` (2.38) writes, exiting 1, when its child died of SIGKILL:
+it tries to die of the same signal and cannot set SIGKILL's handler. Its only way to say so."""
+
+
 @dataclass(frozen=True)
 class Child:
     """What one child run left behind in its private folder."""
@@ -84,6 +100,72 @@ class Child:
             return ""
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         return lines[-1][:300] if lines else ""
+
+    def killed_by(self) -> int | None:
+        """The signal that ended the child, or None if it exited. Under ``unshare`` a SIGKILL
+        is seen only in unshare's own last words (``_UNSHARE_SIGKILL``)."""
+        if self.returncode < 0:
+            return -self.returncode
+        if self.returncode == 1 and self.stderr_tail().startswith(_UNSHARE_SIGKILL):
+            return int(signal.SIGKILL)
+        return None
+
+
+def killed_error(child: Child, what: str) -> GovernError | None:
+    """The error for a child a signal ended (``what``: what it was doing), in one line: for
+    SIGKILL, which is how the kernel's out-of-memory killer ends a process, ``OutOfMemory`` with
+    the remedy; None if the child exited by itself."""
+    number = child.killed_by()
+    if number is None:
+        return None
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    text = f"{what}: the prediction process was killed by signal {number} ({name})"
+    if number != signal.SIGKILL:
+        return DataError(text)
+    bound = memory_bound()
+    hint = (
+        f"lower {MEMORY_VARIABLE} (now {format_bytes(bound)}) below the memory this machine has"
+        if bound is not None
+        else f"set {MEMORY_VARIABLE} (e.g. {MEMORY_VARIABLE}=4g) below the memory this machine "
+        "has, so that the model gets a MemoryError instead"
+    )
+    return OutOfMemory(
+        f"{text}, which is how the kernel's out-of-memory killer ends a process: most likely "
+        f"the model ran out of memory; give the audit more memory, or {hint}"
+    )
+
+
+def parse_bytes(text: str) -> int:
+    """``512m``, ``8g``, ``1073741824`` -> bytes (JVM-style suffixes, powers of 1024)."""
+    value = text.strip().lower().removesuffix("ib").removesuffix("b")
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "")
+    try:
+        amount = int(float(number) * _UNITS[unit])
+    except (ValueError, KeyError):
+        amount = 0
+    if amount <= 0:
+        raise UsageError(f"{MEMORY_VARIABLE}={text!r}: expected a size such as 512m or 8g")
+    return amount
+
+
+def format_bytes(amount: int | None) -> str:
+    """Bytes as the largest whole unit (``4g``, ``512m``), as the bound is written."""
+    if amount is None:
+        return "unbounded"
+    for unit in ("t", "g", "m", "k"):
+        if amount % _UNITS[unit] == 0:
+            return f"{amount // _UNITS[unit]}{unit}"
+    return str(amount)
+
+
+def memory_bound() -> int | None:
+    """The prediction child's memory bound in bytes from ``$GOVERN_PREDICT_MEMORY``, or None.
+    A malformed value is a usage error, never silently no bound."""
+    text = os.environ.get(MEMORY_VARIABLE, "").strip()
+    return parse_bytes(text) if text else None
 
 
 def bound() -> float:

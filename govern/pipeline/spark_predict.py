@@ -31,6 +31,7 @@ the model (``spark_udf`` reads only the MLmodel file on the driver).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govern.errors import DataError
+from govern.errors import DataError, OutOfMemory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,8 +57,9 @@ INPUT = "input"
 PREDICTION = "__govern_prediction__"
 MAX_CELLS_BYTES = 256 * 1024 * 1024
 """The largest cells file read back (a million cells is a few tens of MB)."""
-PASSED = ("JAVA_HOME",)
-"""govern's variables the Spark child needs on top of the sandbox's allow-list."""
+PASSED = ("JAVA_HOME", "GOVERN_PREDICT_MEMORY")
+"""govern's variables the Spark child needs on top of the sandbox's allow-list: Java, and the
+prediction's memory bound (``sandbox.MEMORY_VARIABLE``), which is its JVM's heap."""
 
 _MESSAGES = {
     "load": "cannot load model {uri}: {message}",
@@ -65,6 +67,7 @@ _MESSAGES = {
     "shape": "{message}",
     "env": "cannot build the model's environment with {manager}: {message}",
     "spark": "cannot start Spark for the prediction: {message}",
+    "memory": "model {uri} ran out of memory while predicting: {message}",
 }
 
 
@@ -124,6 +127,9 @@ def predict_cells(
         except sandbox.ChildFailed as exc:
             raise DataError(f"model could not predict: {exc}") from None
         result = _read_json(folder / RESULT)
+        killed = sandbox.killed_error(child, f"model {uri} could not predict")
+        if result is None and killed is not None:
+            raise killed
         if result is None:
             why = f"the prediction process exited with code {child.returncode} and no answer"
             tail = child.stderr_tail()
@@ -135,7 +141,8 @@ def predict_cells(
             if stage not in _MESSAGES or not isinstance(message, str):
                 raise DataError("model could not predict: the prediction process answered garbage")
             text = _MESSAGES[stage].format(uri=uri, message=message[:500], manager=env_manager)
-            raise DataError(scrub(" ".join(text.split())))
+            error = OutOfMemory if stage == "memory" else DataError
+            raise error(scrub(" ".join(text.split())))
         cells = _read_cells(folder / CELLS, len(sensitive))
     _check_against(cells, own, len(sensitive))
     return SparkPredictions(cells, int(own["count"].sum()), inputs, outputs)
@@ -311,8 +318,14 @@ def cells_with(
 
 def _child(request: dict[str, Any]) -> None:
     """In the sandbox: start a local Spark session, score, count, write the cells."""
+    from govern.errors import UsageError
     from govern.pipeline.predict_child import Refused, _one_line
+    from govern.pipeline.sandbox import format_bytes, memory_bound
 
+    try:
+        heap = memory_bound()
+    except UsageError as exc:
+        raise Refused("spark", str(exc)) from exc
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     if request.get("env_root"):
@@ -321,8 +334,11 @@ def _child(request: dict[str, Any]) -> None:
     try:
         from pyspark.sql import SparkSession
 
+        builder = SparkSession.builder
+        if heap is not None:  # local mode: the driver's heap is where the tasks run
+            builder = builder.config("spark.driver.memory", format_bytes(heap))
         spark = (
-            SparkSession.builder.master(str(request["master"]))
+            builder.master(str(request["master"]))
             .appName("govern-predict")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
@@ -349,11 +365,55 @@ def _child(request: dict[str, Any]) -> None:
         except DataError as exc:
             raise Refused("shape", str(exc)) from exc
         except Exception as exc:
+            memory = _memory_problem(exc, spark, heap)
+            if memory is not None:
+                raise Refused("memory", memory) from exc
             raise Refused("predict", _python_error(exc) or _one_line(exc)) from exc
         frame.to_parquet(CELLS + ".tmp", index=False)
         Path(CELLS + ".tmp").replace(CELLS)
+    except Refused:
+        raise
+    except Exception as exc:  # the JVM gone between steps: still say so, never a crash
+        memory = _memory_problem(exc, spark, heap)
+        if memory is not None:
+            raise Refused("memory", memory) from exc
+        raise Refused("predict", _one_line(exc)) from exc
     finally:
-        spark.stop()
+        with contextlib.suppress(Exception):  # a JVM that died has nothing left to stop
+            spark.stop()
+
+
+def _memory_problem(exc: BaseException, spark: Any, heap: int | None) -> str | None:
+    """What ran out in the child's Spark, and the setting that gives it more; None for any
+    other failure. The JVM's heap is ``GOVERN_PREDICT_MEMORY``; the model's Python workers
+    are separate processes, bounded only by the machine."""
+    from govern.pipeline.sandbox import MEMORY_VARIABLE, format_bytes
+    from govern.registry.spark_session import (
+        SPARK_OOM_EXIT,
+        gateway_lost,
+        jvm_exit_code,
+        out_of_memory,
+    )
+
+    cause = out_of_memory(exc)
+    if cause is None and gateway_lost(exc):  # give a dying JVM a moment to report its code
+        with contextlib.suppress(Exception):
+            spark.sparkContext._gateway.proc.wait(timeout=10)
+    if cause is None and jvm_exit_code(spark) == SPARK_OOM_EXIT:
+        cause = f"its JVM exited with code {SPARK_OOM_EXIT}, an OutOfMemoryError"
+    if cause is not None:
+        now = format_bytes(heap) if heap is not None else "1g, Spark's default"
+        return (
+            f"the prediction's Spark JVM ran out of heap ({cause}); raise its heap with "
+            f"{MEMORY_VARIABLE}=8g (now {now})"
+        )
+    worker = _python_error(exc)
+    if worker is not None and worker.split(":", 1)[0].endswith("MemoryError"):
+        return (
+            f"the model's Python worker ran out of memory ({worker[:200]}); give the audit "
+            "more memory or predict on less data"
+        )
+    return None
 
 
 def _python_error(exc: BaseException) -> str | None:

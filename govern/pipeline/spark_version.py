@@ -9,13 +9,14 @@ engine; only how the data is held and counted differs.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govern.errors import GovernError, PolicyError
+from govern.errors import DataError, GovernError, OutOfMemory, PolicyError
 from govern.model.results import CheckKind, CheckResult, Status, TrainingData, VersionResult
 from govern.pipeline import steps
 from govern.redact import redact_uri
@@ -97,6 +98,58 @@ def pandas_cannot_read(training: TrainingInput) -> str | None:
     return None
 
 
+def driver_failure(
+    exc: BaseException, spark: Any, settings: SparkSettings, what: str
+) -> GovernError | None:
+    """The one-line error when ``exc`` is govern's own Spark running out of memory or its JVM
+    being gone (``what``: what it was doing, naming the data), with the setting that gives it
+    more; None for any other error, which keeps its own message."""
+    from govern.registry.spark_session import (
+        SPARK_OOM_EXIT,
+        gateway_lost,
+        jvm_exit_code,
+        out_of_memory,
+    )
+
+    cause = out_of_memory(exc)
+    code = jvm_exit_code(spark)
+    if cause is None and code == SPARK_OOM_EXIT:
+        cause = f"its JVM exited with code {code}, Spark's exit code for an OutOfMemoryError"
+    if cause is None and not (gateway_lost(exc) or code is not None):
+        return None
+    if settings.remote:
+        where = "the Spark Connect server"
+        remedy = "raise spark.driver.memory (and spark.executor.memory) on the cluster"
+    else:
+        where = "govern's Spark driver"
+        now = settings.conf.get("spark.driver.memory", "1g, Spark's default")
+        remedy = f"give it more with --spark-conf spark.driver.memory=8g (now {now})"
+        if not settings.master.startswith("local"):
+            remedy += " or, if a task ran out, --spark-conf spark.executor.memory=8g"
+    if cause is not None:
+        return OutOfMemory(f"{where} ran out of memory ({cause}) while {what}: {remedy}")
+    gone = f"exited with code {code}" if code is not None else "stopped answering"
+    if code is None:
+        gone += f" ({one_line(exc)})"
+    return DataError(
+        f"{where} is gone (its JVM {gone}) while {what}; if it ran out of memory, {remedy}"
+    )
+
+
+@contextlib.contextmanager
+def on_driver(spark: Any, settings: SparkSettings, what: str) -> Iterator[None]:
+    """Run a Spark step; out of memory or a lost JVM becomes ``driver_failure``'s error."""
+    try:
+        yield
+    except GovernError:
+        raise
+    except Exception as exc:
+        failure = driver_failure(exc, spark, settings, what)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
 def _check(id_: str, kind: CheckKind, status: Status, summary: str, **kw: Any) -> CheckResult:
     return CheckResult(id=id_, kind=kind, status=status, summary=summary, **kw)
 
@@ -151,13 +204,17 @@ def run_spark(
         )
         return audit.result(entry)
     audit.metadata["spark"]["delta_reader"] = "delta jars" if jars else "deltalake file list"
+    named = f"'{training.name}'"
     with tempfile.TemporaryDirectory(prefix="govern-") as tmp:
         try:
-            read = _read(spark, audit, training, Path(tmp) / "data", jars)
+            with on_driver(spark, settings, f"reading the training data {named}"):
+                read = _read(spark, audit, training, Path(tmp) / "data", jars)
             held_out = None
             if evaluation is not None:
                 try:
-                    held_out = _read(spark, audit, evaluation, Path(tmp) / "evaluation", jars)
+                    what = f"reading the evaluation data '{evaluation.name}'"
+                    with on_driver(spark, settings, what):
+                        held_out = _read(spark, audit, evaluation, Path(tmp) / "evaluation", jars)
                 except (GovernError, OSError) as exc:
                     audit._evaluation_unusable(evaluation, exc)
             audit._download_model(Path(tmp) / "model")
@@ -179,8 +236,15 @@ def run_spark(
             )
             return audit.result(entry)
         audit.read_pins()
+
+        def with_driver(what: str) -> contextlib.AbstractContextManager[None]:
+            return on_driver(spark, settings, what)
+
         measured = _guarded(
-            audit, "lineage.measure", lambda: _roles_and_measure(audit, entry, lineage, read)
+            audit,
+            "lineage.measure",
+            lambda: _roles_and_measure(audit, entry, lineage, read),
+            with_driver(f"measuring the training data {named}"),
         )
         if measured is None:
             return audit.result(entry)
@@ -193,6 +257,7 @@ def run_spark(
                 audit,
                 "lineage.evaluation_data",
                 lambda: _measure(audit, entry, evaluation, held_out, roles, "evaluation"),
+                with_driver(f"measuring the evaluation data '{evaluation.name}'"),
             )
             if audit.evaluation is not None:
                 audit.add(
@@ -205,23 +270,29 @@ def run_spark(
                         observed={"dataset": evaluation.name, "rows": audit.evaluation.rows},
                     )
                 )
-        _quality(audit, entry, read.df)
+        _quality(audit, entry, read.df, with_driver(f"checking the quality of {named}"))
         master = _child_master(spark)
         steps.fairness(
             audit,
             entry,
-            SparkData(read.df, audit.training, master),
-            SparkData(held_out.df, audit.evaluation, master)
+            SparkData(read.df, audit.training, master, with_driver),
+            SparkData(held_out.df, audit.evaluation, master, with_driver)
             if held_out is not None and audit.evaluation is not None
             else None,
         )
     return audit.result(entry)
 
 
-def _quality(audit: Any, entry: ModelPolicy, df: DataFrame) -> None:
+def _quality(
+    audit: Any, entry: ModelPolicy, df: DataFrame, guard: contextlib.AbstractContextManager[None]
+) -> None:
     from govern.checks.spark_quality import run_expectations
 
-    steps.quality(audit, entry, lambda specs: run_expectations(df, specs))
+    def run(specs: Any) -> list[CheckResult]:
+        with guard:
+            return run_expectations(df, specs)
+
+    steps.quality(audit, entry, run)
 
 
 def _child_master(spark: SparkSession) -> str:
@@ -238,16 +309,25 @@ class SparkData:
     """The Spark engine's ``steps.FairnessData``: a lazy DataFrame and what was measured of it;
     predictions come back from the sandboxed child as confusion value cells."""
 
-    def __init__(self, df: DataFrame, measured: TrainingData, master: str):
+    def __init__(
+        self,
+        df: DataFrame,
+        measured: TrainingData,
+        master: str,
+        guard: Callable[[str], contextlib.AbstractContextManager[None]] | None = None,
+    ):
         self.df = df
+        self.name = measured.name
         self.columns: Sequence[str] = measured.columns
         self.rows = measured.rows or 0
         self.master = master
+        self.guard = guard or (lambda what: contextlib.nullcontext())
 
     def label_problem(self, label: str, positive: Any) -> str | None:
         from govern.checks.spark_fairness import label_problem_on_spark
 
-        return label_problem_on_spark(self.df, label, positive)
+        with self.guard(f"counting the labels of '{self.name}'"):
+            return label_problem_on_spark(self.df, label, positive)
 
     def predict(
         self, model_dir: Path, label: str, sensitive: tuple[str, ...], uri: str, env_manager: str
@@ -255,9 +335,16 @@ class SparkData:
         from govern.checks.spark_fairness import prediction_problem_of_cells
         from govern.pipeline.spark_predict import predict_cells
 
-        got = predict_cells(
-            self.df, model_dir, label, sensitive, uri, env_manager=env_manager, master=self.master
-        )
+        with self.guard(f"handing '{self.name}' to the prediction of {uri}"):
+            got = predict_cells(
+                self.df,
+                model_dir,
+                label,
+                sensitive,
+                uri,
+                env_manager=env_manager,
+                master=self.master,
+            )
         return steps.Predicted(
             got.cells,
             prediction_problem_of_cells(got.cells, got.rows),
@@ -278,10 +365,17 @@ class SparkData:
         return fairness_from_value_cells(predicted, sensitive, spec, positive_label=positive)
 
 
-def _guarded(audit: Any, id_: str, step: Callable[[], Any]) -> Any:
-    """Run one step; any failure is an error check (a Spark job can fail in many ways)."""
+def _guarded(
+    audit: Any,
+    id_: str,
+    step: Callable[[], Any],
+    guard: contextlib.AbstractContextManager[None] | None = None,
+) -> Any:
+    """Run one step; any failure is an error check (a Spark job can fail in many ways), and
+    ``guard`` (``on_driver``) names running out of memory as such."""
     try:
-        return step()
+        with guard or contextlib.nullcontext():
+            return step()
     except GovernError as exc:
         audit.add(_check(id_, "lineage", "error", str(exc)))
     except Exception as exc:

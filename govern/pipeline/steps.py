@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from govern.config.expectations import resolve_expectations
-from govern.errors import GovernError, PolicyError
+from govern.errors import GovernError, OutOfMemory, PolicyError
 from govern.model.results import CheckResult, FairnessResult, TrainingData
 from govern.registry.client import one_line
 from govern.registry.lineage import TAG_LABEL, TAG_POSITIVE_LABEL, TAG_SENSITIVE, TrainingInput
@@ -78,6 +78,8 @@ def quality(
         audit.checks.extend(run(specs))
     except PolicyError as exc:
         audit.add(_check("quality.run", "quality", "error", f"policy error: {exc}"))
+    except OutOfMemory as exc:  # the engine says what ran out and what to set
+        audit.add(_check("quality.run", "quality", "error", str(exc)))
     except Exception as exc:
         audit.add(
             _check("quality.run", "quality", "error", f"Great Expectations failed: {one_line(exc)}")

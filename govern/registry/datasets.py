@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from govern.errors import DataError
+from govern.errors import DataError, OutOfMemory
 from govern.redact import redact_uri
 from govern.registry.client import Registry, one_line
 from govern.registry.lineage import TrainingInput
@@ -193,6 +193,11 @@ def read_table(path: Path) -> pd.DataFrame:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"training data {path}: the file is empty (no header, no rows)") from None
+    except MemoryError as exc:  # pyarrow's ArrowMemoryError is one too
+        raise OutOfMemory(
+            f"the training data {path} does not fit in memory as a pandas DataFrame "
+            f"({one_line(exc)}); use --engine spark"
+        ) from exc
     except Exception as exc:
         raise DataError(f"training data {path}: cannot read as {fmt}: {one_line(exc)}") from exc
 

@@ -150,3 +150,46 @@ def _conf_says_delta(session: Any) -> bool:
     except Exception:
         return False
     return "delta" in catalog.lower()
+
+
+_JVM_OUT_OF_MEMORY = ("java.lang.OutOfMemoryError", "org.apache.arrow.memory.OutOfMemoryException")
+"""What a JVM that ran out of memory says (the heap, GC overhead, direct buffers; Arrow's
+off-heap allocator), anywhere in a Py4J error's text."""
+_GATEWAY_LOST = (
+    "Answer from Java side is empty",
+    "Error while sending or receiving",
+    "Connection refused",
+    "Error while receiving",
+)
+"""What Py4J says when the JVM behind the session is gone."""
+SPARK_OOM_EXIT = 52
+"""The exit code of a Spark JVM that ended on an OutOfMemoryError (``SparkExitCode.OOM``)."""
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """The JVM's own words (``java.lang.OutOfMemoryError: Java heap space``) when ``exc`` says
+    a Spark JVM ran out of memory; None for every other error, which must keep its message."""
+    for line in str(exc).splitlines():
+        for marker in _JVM_OUT_OF_MEMORY:
+            at = line.find(marker)
+            if at >= 0:  # Scala's MatchError wraps it as "... (of class ...)"
+                return line[at:].split(" (of class ", 1)[0].strip()[:200]
+    return None
+
+
+def gateway_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is Py4J finding the session's JVM gone (killed, or exited on an error)."""
+    if isinstance(exc, ConnectionError):
+        return True
+    text = str(exc)
+    return type(exc).__name__ == "Py4JNetworkError" or any(m in text for m in _GATEWAY_LOST)
+
+
+def jvm_exit_code(session: Any) -> int | None:
+    """The exit code of a classic session's JVM if it has ended (pyspark keeps the process it
+    launched), else None: alive, or not known (Spark Connect, a JVM started elsewhere)."""
+    try:
+        proc = session.sparkContext._gateway.proc
+        return None if proc is None else proc.poll()
+    except Exception:
+        return None
