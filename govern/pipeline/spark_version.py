@@ -207,11 +207,12 @@ def run_spark(
                 )
         _quality(audit, entry, read.df)
         master = _child_master(spark)
+        mode = settings.predict
         steps.fairness(
             audit,
             entry,
-            SparkData(read.df, audit.training, master),
-            SparkData(held_out.df, audit.evaluation, master)
+            SparkData(read.df, audit.training, master, mode),
+            SparkData(held_out.df, audit.evaluation, master, mode)
             if held_out is not None and audit.evaluation is not None
             else None,
         )
@@ -236,13 +237,15 @@ def _child_master(spark: SparkSession) -> str:
 
 class SparkData:
     """The Spark engine's ``steps.FairnessData``: a lazy DataFrame and what was measured of it;
-    predictions come back from the sandboxed child as confusion value cells."""
+    predictions come back as confusion value cells, from the sandboxed child or, with
+    ``--spark-predict cluster`` (``mode``), from the cluster's executors."""
 
-    def __init__(self, df: DataFrame, measured: TrainingData, master: str):
+    def __init__(self, df: DataFrame, measured: TrainingData, master: str, mode: str = "sandbox"):
         self.df = df
         self.columns: Sequence[str] = measured.columns
         self.rows = measured.rows or 0
         self.master = master
+        self.mode = mode
 
     def label_problem(self, label: str, positive: Any) -> str | None:
         from govern.checks.spark_fairness import label_problem_on_spark
@@ -253,16 +256,24 @@ class SparkData:
         self, model_dir: Path, label: str, sensitive: tuple[str, ...], uri: str, env_manager: str
     ) -> steps.Predicted:
         from govern.checks.spark_fairness import prediction_problem_of_cells
-        from govern.pipeline.spark_predict import predict_cells
+        from govern.pipeline.spark_predict import predictions
 
-        got = predict_cells(
-            self.df, model_dir, label, sensitive, uri, env_manager=env_manager, master=self.master
+        got = predictions(
+            self.df,
+            model_dir,
+            label,
+            sensitive,
+            uri,
+            env_manager=env_manager,
+            master=self.master,
+            mode=self.mode,
         )
         return steps.Predicted(
             got.cells,
             prediction_problem_of_cells(got.cells, got.rows),
             got.signature_inputs,
             got.signature_outputs,
+            got.where,
         )
 
     def evaluate(
