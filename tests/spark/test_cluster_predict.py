@@ -166,9 +166,10 @@ def test_cluster_prediction_equals_the_sandbox_and_ships_no_secret(
     assert done.returncode == 1, done.stderr[-3000:]
     c = json.loads(done.stdout)["versions"][0]
     assert c["verdict"] == s["verdict"] == "fail"
-    assert {x["id"]: x["status"] for x in c["checks"]} == {
-        x["id"]: x["status"] for x in s["checks"]
-    }
+    statuses = {x["id"]: x["status"] for x in c["checks"]}
+    # The one difference: the second audit also compares the row fingerprint the first pinned.
+    assert statuses.pop("integrity.row_fingerprint_pinned") == "pass"
+    assert statuses == {x["id"]: x["status"] for x in s["checks"]}
     assert _checks(c)["fairness.demographic_parity_ratio"]["status"] == "fail"
     _close(c["fairness"], s["fairness"], "fairness")
     assert sum(g["count"] for g in c["fairness"]["groups"]) == len(adult)
@@ -183,6 +184,8 @@ def test_cluster_prediction_equals_the_sandbox_and_ships_no_secret(
     assert written["metadata"]["predicted_on"] == c["metadata"]["predicted_on"]
     report = _report(out)
     assert f"executors of {standalone.master} (--spark-predict cluster" in report
+    assert "the executors' own Python (local)" in report
+    assert r"| spark \(model on cluster\) |" in (out / "summary.md").read_text()
 
     # The model ran on the executors (the worker's HOME), once per task at least ...
     seen = _records(records)
@@ -204,7 +207,7 @@ def _report(out: Path) -> str:
     """The version's HTML report as text (tags stripped by the standard library's parser)."""
     from html.parser import HTMLParser
 
-    pages = [p for p in out.rglob("*.html") if p.name != "index.html"]
+    pages = list((out / "reports").glob("*.html"))
     assert len(pages) == 1, pages
 
     class Text(HTMLParser):
@@ -371,3 +374,10 @@ def test_mlflow_spark_udf_still_captures_what_govern_clears(spark_installed):
     ]
     assert len(inner) == 1
     assert set(_CAPTURED) <= set(inner[0].co_freevars)
+
+
+def test_the_cli_offers_every_prediction_place():
+    from govern.cli.options import SPARK_PREDICT
+    from govern.registry.spark_session import PREDICT_MODES
+
+    assert SPARK_PREDICT == list(PREDICT_MODES)
