@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from urllib.parse import quote, unquote, unquote_plus
 
 _SECRET_ENV = (
@@ -60,6 +61,28 @@ def register_uri_secrets(uri: str | None) -> None:
     for param in _PARAM_RE.finditer(uri):
         if _is_secret_key(param.group("key")):
             register_secret(param.group("value"))
+
+
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH)", re.IGNORECASE)
+_MIN_SECRET_ENV = 8
+"""Values of secret-looking variables shorter than this are not searched for in what govern
+sends elsewhere: a flag such as ``true`` would match everything."""
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What must never leave govern's process (value -> where it came from): the values of the
+    credential variables MLflow and the clouds read, of any variable whose name looks secret
+    (``*_API_KEY``, ``*TOKEN*``, ...), and the secrets registered from URIs. For checking a
+    payload before it is sent (a pickled UDF bound for a cluster), not for masking text."""
+    env = os.environ if environ is None else environ
+    found = {
+        value: name
+        for name, value in env.items()
+        if (name in _SECRET_ENV or _SECRET_NAME.search(name)) and len(value) >= _MIN_SECRET_ENV
+    }
+    for value in _REGISTERED:
+        found.setdefault(value, "a secret of the tracking URI")
+    return found
 
 
 def redact_uri(uri: str | None) -> str:

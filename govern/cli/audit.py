@@ -124,6 +124,7 @@ def audit_cmd(
     Examples:
       govern audit --all --out reports/
       govern audit credit-risk@champion --policy govern.yaml --format json
+      govern audit churn/4 --engine spark --spark-master spark://host:7077 --spark-predict cluster
     """
     from govern.config.policy import load_policy
     from govern.pipeline.audit import audit_and_write
@@ -183,6 +184,7 @@ def gate_cmd(selector: str, promote_to: str | None, args: RunArgs) -> None:
     Examples:
       govern gate credit-risk/7 --promote-to production
       govern gate models:/credit-risk@candidate --policy govern.yaml
+      SPARK_REMOTE=sc://spark:15002 govern gate churn/4 --engine spark --spark-predict cluster
     """
     from govern.config.policy import load_policy
     from govern.config.selectors import parse_selector, validate_promotion

@@ -30,6 +30,8 @@ MODEL_ENV_MANAGERS = ["local", "virtualenv", "uv"]
 """Likewise ``govern.pipeline.sandbox.MODEL_ENV_MANAGERS``."""
 ENGINES = ["auto", "pandas", "spark"]
 """Likewise ``govern.registry.spark_session.ENGINES``."""
+SPARK_PREDICT = ["sandbox", "cluster"]
+"""Likewise ``govern.registry.spark_session.PREDICT_MODES``."""
 
 
 def tracking_option(fn: F) -> F:
@@ -106,18 +108,24 @@ class RunArgs:
     engine: str
     spark_master: str | None
     spark_conf: tuple[str, ...]
+    spark_predict: str
     tracking_uri: str | None
 
     def spark_settings(self) -> SparkSettings | None:
-        """The Spark settings, checked before any work: a malformed --spark-conf, or --engine
-        spark without pyspark, is a usage error (exit 2)."""
+        """The Spark settings, checked before any work: a malformed --spark-conf, --engine
+        spark without pyspark, or --spark-predict cluster on a local master, is a usage error
+        (exit 2)."""
         from govern.registry.spark_session import require_pyspark, settings
 
         if self.engine == "spark":
             require_pyspark("--engine spark")
-        elif self.engine == "pandas" and (self.spark_master or self.spark_conf):
-            raise UsageError("--spark-master and --spark-conf need --engine spark or auto")
-        return settings(self.spark_master, self.spark_conf)
+        elif self.engine == "pandas" and (
+            self.spark_master or self.spark_conf or self.spark_predict != "sandbox"
+        ):
+            raise UsageError(
+                "--spark-master, --spark-conf and --spark-predict need --engine spark or auto"
+            )
+        return settings(self.spark_master, self.spark_conf, predict=self.spark_predict)
 
     def outputs(self) -> OutputRequest:
         return _outputs(self.out, self.templates, self.junit, self.pdf, self.paper)
@@ -130,6 +138,22 @@ class RunArgs:
 
         load_signer(self.signing_key)
         return str(self.signing_key)
+
+
+spark_predict_option = click.option(
+    "--spark-predict",
+    type=click.Choice(SPARK_PREDICT),
+    default="sandbox",
+    show_default=True,
+    envvar="GOVERN_SPARK_PREDICT",
+    help="Where the Spark engine runs the model for fairness. 'sandbox': a local Spark child "
+    "without credentials (local masters only; on a cluster fairness is then an error check). "
+    "'cluster': mlflow's spark_udf on the cluster's executors, which govern cannot scrub: the "
+    "model can reach whatever they can (use a cluster with read access to the training data "
+    "and nothing else); recorded in the results. Needs --spark-master spark://..., yarn, "
+    "k8s://... or $SPARK_REMOTE (--spark-predict cluster with a local master is refused). "
+    "Default: $GOVERN_SPARK_PREDICT, then sandbox.",
+)
 
 
 _RUN_ARG_NAMES = tuple(f.name for f in dataclasses.fields(RunArgs))
@@ -232,6 +256,7 @@ def run_options(fn: F) -> F:
                 help="Spark configuration, repeatable (--spark-conf spark.executor.memory=4g). "
                 "govern never sets spark.jars.packages: nothing is downloaded at run time.",
             ),
+            spark_predict_option,
         ]
     ):
         wrapped = option(wrapped)

@@ -548,6 +548,24 @@ class VersionResult:
         engine = self.metadata.get("engine") if isinstance(self.metadata, Mapping) else None
         return str(engine) if engine else None
 
+    @property
+    def predicted_on_cluster(self) -> bool:
+        """Whether the model ran on a Spark cluster's executors (``--spark-predict cluster``),
+        outside govern's sandbox: every output that names the engine says so."""
+        meta = self.metadata if isinstance(self.metadata, Mapping) else {}
+        spark = meta.get("spark")
+        return (
+            isinstance(spark, Mapping)
+            and spark.get("predict") == "cluster"
+            and bool(meta.get("predicted_on"))
+        )
+
+    @property
+    def engine_label(self) -> str | None:
+        """``engine``, with where the model ran when that was a cluster."""
+        engine = self.engine
+        return f"{engine} (model on cluster)" if engine and self.predicted_on_cluster else engine
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,

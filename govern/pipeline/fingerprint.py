@@ -93,6 +93,7 @@ def fingerprint(
     env_manager: str = "local",
     waivers: Mapping[str, Any] | None = None,
     engine: str = "pandas",
+    spark_predict: str = "sandbox",
 ) -> str | None:
     """What an audit of this version is a pure function of; ``None`` if not fully known.
 
@@ -102,7 +103,9 @@ def fingerprint(
     waivers covering this version are in force), and the versions of govern and of the libraries
     that compute. Predicting in the model's own environment (``env_manager`` other than
     ``local``) may change the predictions, so it is in it too; ``local`` adds nothing, which keeps
-    the fingerprints recorded before the option existed.
+    the fingerprints recorded before the option existed. So does where the Spark engine ran the
+    model (``spark_predict``): a result predicted on a cluster's executors is never reused for a
+    sandboxed run, nor the reverse (``sandbox`` adds nothing, as ``local`` does).
     """
     if not model_sha256:
         return None
@@ -121,6 +124,8 @@ def fingerprint(
         parts["model_env_manager"] = env_manager
     if engine != "pandas":
         parts["engine"] = engine
+    if engine == "spark" and spark_predict != "sandbox":
+        parts["spark_predict"] = spark_predict
     if waivers is not None:  # absent rather than null: runs without waivers keep their prints
         parts["waivers"] = dict(waivers)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

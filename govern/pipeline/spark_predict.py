@@ -20,13 +20,19 @@ that runs the model is not started from govern's process:
    sensitive values of the cells must add up, cell for cell, to govern's own count of the same
    data, or the answer is refused.
 
-What holds on a remote cluster (Spark Connect, Databricks, YARN): not this. There the model's
-code runs on the executors, a different trust domain that govern cannot scrub: whatever the
+What holds on a cluster (a ``spark://``, YARN or Kubernetes master, Spark Connect): not this.
+The child cannot read the cluster's data, and handing the data over is out of the question, so
+by default (``--spark-predict sandbox``) fairness there is an error check that says why. With
+``--spark-predict cluster``, an explicit opt-in recorded in the results,
+``predict_cells_on_cluster`` runs ``spark_udf`` in the audit's own session: the model's code
+runs on the executors, a different trust domain that govern cannot scrub: whatever the
 executors can reach (an instance profile, cluster-scoped secrets, the network) the model can
-reach. ``predict_cells_in_session`` runs ``spark_udf`` in the given session for that case;
-the guarantee then rests on the cluster, which should be one with read access to the training
-data and nothing else. govern's own credentials stay in the driver process, which never loads
-the model (``spark_udf`` reads only the MLmodel file on the driver).
+reach, so the cluster should be one with read access to the training data and nothing else.
+govern's own credentials stay in the driver process, which never loads the model
+(``spark_udf`` reads only the MLmodel file there), and nothing of them travels in the UDF:
+MLflow pickles the driver's OpenAI variables, ``MLFLOW_HOME``, ``_MLFLOW_TESTING`` and the
+tracking URI into the UDF's closure, which ``without_secrets`` replaces and then checks by
+pickling the UDF as Spark will. The same cell checks as the sandbox's apply to the answer.
 """
 
 from __future__ import annotations
@@ -60,6 +66,24 @@ MAX_CELLS_BYTES = 256 * 1024 * 1024
 PASSED = ("JAVA_HOME", "GOVERN_PREDICT_MEMORY")
 """govern's variables the Spark child needs on top of the sandbox's allow-list: Java, and the
 prediction's memory bound (``sandbox.MEMORY_VARIABLE``), which is its JVM's heap."""
+SANDBOXED = "sandboxed local Spark child"
+"""``SparkPredictions.where`` of the default path."""
+NO_TRACKING_URI = "file:///nonexistent/govern-gives-the-model-no-tracking-server"
+"""The tracking URI the UDF sets on the executors instead of govern's: the model needs none
+(the model files travel with the UDF) and must not learn where govern's registry is."""
+_CAPTURED: dict[str, Any] = {
+    "mlflow_home": None,
+    "openai_env_vars": {},
+    "mlflow_testing": None,
+    "tracking_uri": NO_TRACKING_URI,
+}
+"""What ``mlflow.pyfunc.spark_udf`` (MLflow 3) reads from the driver's environment into its
+UDF's closure, and what govern puts there instead."""
+ON_CLUSTER_REFUSED = (
+    "the model would run on the cluster's executors ({where}), outside govern's sandbox, with "
+    "whatever they can reach; --spark-predict cluster allows that (recorded in the results), "
+    "the default --spark-predict sandbox predicts only on a local master"
+)
 
 _MESSAGES = {
     "load": "cannot load model {uri}: {message}",
@@ -79,6 +103,101 @@ class SparkPredictions:
     """Rows of the data, counted by govern (not by the child)."""
     signature_inputs: str | None = None
     signature_outputs: str | None = None
+    where: str = SANDBOXED
+    """Where the model ran: ``SANDBOXED``, or the cluster (``cluster_site``)."""
+
+
+def predictions(
+    sdf: DataFrame,
+    model_dir: Path,
+    label: str,
+    sensitive: Sequence[str],
+    uri: str,
+    *,
+    env_manager: str = "local",
+    master: str = "local[2]",
+    mode: str = "sandbox",
+) -> SparkPredictions:
+    """The model's cells where ``--spark-predict`` (``mode``) allows it to run, failing closed:
+    a local session predicts in the sandboxed child and only there; a cluster session predicts
+    on its executors only when ``mode`` is ``cluster``."""
+    local = is_local(sdf)
+    if mode == "cluster":
+        if local:
+            raise DataError(
+                "--spark-predict cluster refused: the session is local, so the model would run "
+                "in govern's own process tree, with its credentials; the sandbox is for that case"
+            )
+        return predict_cells_on_cluster(
+            sdf, model_dir, label, sensitive, uri, env_manager=env_manager
+        )
+    if mode != "sandbox":
+        raise DataError(f"--spark-predict '{mode}': expected sandbox or cluster")
+    if not local:
+        raise DataError(ON_CLUSTER_REFUSED.format(where=cluster_site(sdf.sparkSession)))
+    return predict_cells(
+        sdf, model_dir, label, sensitive, uri, env_manager=env_manager, master=master
+    )
+
+
+def cluster_site(spark: Any) -> str:
+    """Where ``spark_udf`` runs the model in ``spark``'s session, for the evidence (the master
+    without userinfo: a URL may carry credentials)."""
+    from govern.redact import redact_uri
+    from govern.registry.spark_session import is_connect
+
+    if is_connect(spark):
+        return "executors of the Spark Connect cluster"
+    try:
+        master = str(spark.sparkContext.master)
+    except Exception:
+        return "executors of the cluster"
+    return f"executors of {redact_uri(master)}"
+
+
+def _own_counts(
+    sdf: DataFrame, model_dir: Path, label: str, sensitive: Sequence[str], uri: str
+) -> tuple[list[str], str | None, str | None, pd.DataFrame]:
+    """The model's input columns and signature, and govern's own (sensitive values, label)
+    counts, which any answer must add up to (``_check_against``)."""
+    from govern.checks.spark_describe import column, small_frame
+    from govern.pipeline.predict import model_inputs
+
+    features, inputs, outputs = model_inputs(model_dir, list(sdf.columns), label, uri)
+    keys = [column(s).alias(f"_s{i}") for i, s in enumerate(sensitive)]
+    own = small_frame(sdf.groupBy(*keys, column(label).alias("_y")).count())
+    return features, inputs, outputs, own
+
+
+def predict_cells_on_cluster(
+    sdf: DataFrame,
+    model_dir: Path,
+    label: str,
+    sensitive: Sequence[str],
+    uri: str,
+    *,
+    env_manager: str = "local",
+) -> SparkPredictions:
+    """Score ``sdf`` on the executors of its own (cluster) session and return the value cells,
+    checked as the sandbox's are: bounded, well formed, adding up to govern's own counts. Only
+    with ``--spark-predict cluster``: see the module docstring."""
+    from govern.redact import scrub
+    from govern.registry.client import one_line
+
+    features, inputs, outputs, own = _own_counts(sdf, model_dir, label, sensitive, uri)
+    try:
+        cells = predict_cells_in_session(
+            sdf, model_dir, features, label, sensitive, env_manager=env_manager
+        )
+    except DataError:
+        raise
+    except Exception as exc:
+        why = (_python_error(exc) or one_line(exc))[:500]
+        raise DataError(scrub(f"model {uri} could not predict on the cluster: {why}")) from None
+    cells = _valid_cells(cells, len(sensitive))
+    _check_against(cells, own, len(sensitive))
+    where = cluster_site(sdf.sparkSession)
+    return SparkPredictions(cells, int(own["count"].sum()), inputs, outputs, where)
 
 
 def predict_cells(
@@ -93,21 +212,18 @@ def predict_cells(
 ) -> SparkPredictions:
     """Score ``sdf`` with the model at ``model_dir`` in a sandboxed local Spark child and return
     the confusion value cells; ``uri`` names the model in messages. See the module docstring."""
-    from govern.checks.spark_describe import column, small_frame
+    from govern.checks.spark_describe import column
     from govern.pipeline import sandbox
-    from govern.pipeline.predict import model_inputs
     from govern.redact import scrub
 
     if not is_local(sdf):
         raise DataError(
             "the sandboxed Spark prediction needs a local Spark master (the data is handed to a "
-            "child process through a local folder); on a cluster the model would run on the "
-            "executors, outside govern's sandbox: see govern.pipeline.spark_predict"
+            "child process through a local folder): "
+            + ON_CLUSTER_REFUSED.format(where=cluster_site(sdf.sparkSession))
         )
-    features, inputs, outputs = model_inputs(model_dir, list(sdf.columns), label, uri)
+    features, inputs, outputs, own = _own_counts(sdf, model_dir, label, sensitive, uri)
     needed = list(dict.fromkeys([*features, label, *sensitive]))
-    keys = [column(s).alias(f"_s{i}") for i, s in enumerate(sensitive)]
-    own = small_frame(sdf.groupBy(*keys, column(label).alias("_y")).count())
     seconds = sandbox.bound()
     with sandbox.private_folder() as folder:
         sdf.select(*[column(c) for c in needed]).write.parquet(str(folder / INPUT))
@@ -213,6 +329,12 @@ def _read_cells(path: Path, groups: int) -> pd.DataFrame:
         raise
     except Exception:
         raise garbage from None
+    return _valid_cells(frame, groups)
+
+
+def _valid_cells(frame: pd.DataFrame, groups: int) -> pd.DataFrame:
+    """Cells with exactly the expected columns and non-negative whole counts, or an error."""
+    garbage = DataError("model could not predict: the prediction answered garbage")
     expected = [*(f"_s{i}" for i in range(groups)), "_y", "_yhat", "_n"]
     if list(frame.columns) != expected or frame["_n"].dtype.kind not in "iu":
         raise garbage
@@ -262,8 +384,45 @@ def predict_cells_in_session(
     they can reach: see the module docstring.
     """
     fallback = sdf.schema[label].dataType.simpleString()
-    udf = scoring_udf(sdf.sparkSession, model_dir, env_manager, fallback)
+    udf = without_secrets(scoring_udf(sdf.sparkSession, model_dir, env_manager, fallback))
     return cells_with(udf, sdf, features, label, sensitive)
+
+
+def without_secrets(udf: Any) -> Any:
+    """``udf`` with nothing of govern's environment in what Spark will ship to the executors.
+
+    ``spark_udf`` reads ``_CAPTURED`` from the driver's environment into its UDF's closure; those
+    cells are replaced (in this UDF's own function object: no process-wide state is touched, so
+    an audit in ``govern serve``'s worker thread cannot disturb another thread). Then the UDF is
+    pickled as Spark pickles it and refused if any secret value of govern's process
+    (``redact.secret_values``) is still in it: a future MLflow that captures something else
+    fails closed instead of leaking.
+    """
+    func = getattr(udf, "func", None)
+    code = getattr(func, "__code__", None)
+    if func is None or code is None:
+        raise DataError(
+            "cannot check the model's Spark UDF for govern's secrets: mlflow.pyfunc.spark_udf "
+            "returned an unexpected object; refusing to run the model on the cluster"
+        )
+    for name, cell in zip(code.co_freevars, func.__closure__ or (), strict=True):
+        if name in _CAPTURED:
+            cell.cell_contents = _CAPTURED[name]
+    from pyspark.serializers import CloudPickleSerializer
+
+    try:
+        blob = CloudPickleSerializer().dumps((func, getattr(udf, "returnType", None)))
+    except Exception as exc:
+        raise DataError(f"cannot pickle the model's Spark UDF: {type(exc).__name__}") from None
+    from govern.redact import secret_values
+
+    leaked = sorted({where for value, where in secret_values().items() if value.encode() in blob})
+    if leaked:
+        raise DataError(
+            "refusing to run the model on the cluster: the Spark UDF MLflow built would carry "
+            f"a secret of govern's process to the executors ({', '.join(leaked)})"
+        )
+    return udf
 
 
 def scoring_udf(spark: Any, model_dir: Path | str, env_manager: str, label_type: str) -> Any:

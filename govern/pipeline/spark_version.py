@@ -272,11 +272,12 @@ def run_spark(
                 )
         _quality(audit, entry, read.df, with_driver(f"checking the quality of {named}"))
         master = _child_master(spark)
+        mode = settings.predict
         steps.fairness(
             audit,
             entry,
-            SparkData(read.df, audit.training, master, with_driver),
-            SparkData(held_out.df, audit.evaluation, master, with_driver)
+            SparkData(read.df, audit.training, master, with_driver, mode),
+            SparkData(held_out.df, audit.evaluation, master, with_driver, mode)
             if held_out is not None and audit.evaluation is not None
             else None,
         )
@@ -307,7 +308,8 @@ def _child_master(spark: SparkSession) -> str:
 
 class SparkData:
     """The Spark engine's ``steps.FairnessData``: a lazy DataFrame and what was measured of it;
-    predictions come back from the sandboxed child as confusion value cells."""
+    predictions come back as confusion value cells, from the sandboxed child or, with
+    ``--spark-predict cluster`` (``mode``), from the cluster's executors."""
 
     def __init__(
         self,
@@ -315,6 +317,7 @@ class SparkData:
         measured: TrainingData,
         master: str,
         guard: Callable[[str], contextlib.AbstractContextManager[None]] | None = None,
+        mode: str = "sandbox",
     ):
         self.df = df
         self.name = measured.name
@@ -322,6 +325,7 @@ class SparkData:
         self.rows = measured.rows or 0
         self.master = master
         self.guard = guard or (lambda what: contextlib.nullcontext())
+        self.mode = mode
 
     def label_problem(self, label: str, positive: Any) -> str | None:
         from govern.checks.spark_fairness import label_problem_on_spark
@@ -333,10 +337,10 @@ class SparkData:
         self, model_dir: Path, label: str, sensitive: tuple[str, ...], uri: str, env_manager: str
     ) -> steps.Predicted:
         from govern.checks.spark_fairness import prediction_problem_of_cells
-        from govern.pipeline.spark_predict import predict_cells
+        from govern.pipeline.spark_predict import predictions
 
         with self.guard(f"handing '{self.name}' to the prediction of {uri}"):
-            got = predict_cells(
+            got = predictions(
                 self.df,
                 model_dir,
                 label,
@@ -344,12 +348,14 @@ class SparkData:
                 uri,
                 env_manager=env_manager,
                 master=self.master,
+                mode=self.mode,
             )
         return steps.Predicted(
             got.cells,
             prediction_problem_of_cells(got.cells, got.rows),
             got.signature_inputs,
             got.signature_outputs,
+            got.where,
         )
 
     def evaluate(

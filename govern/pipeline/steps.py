@@ -98,6 +98,9 @@ class Predicted:
     problem: str | None
     signature_inputs: str | None = None
     signature_outputs: str | None = None
+    where: str | None = None
+    """Where the model ran, when the engine has a choice (Spark: the sandboxed local child or
+    the cluster's executors); recorded as the version's ``predicted_on``."""
 
 
 class FairnessData(Protocol):
@@ -275,6 +278,8 @@ def _fairness_on(
         audit.metadata["signature_inputs"] = predicted.signature_inputs
     if predicted.signature_outputs is not None:
         audit.metadata["signature_outputs"] = predicted.signature_outputs
+    if predicted.where is not None:
+        audit.metadata["predicted_on"] = predicted.where
     if predicted.problem:
         return error(predicted.problem, "fairness.model")
     try:

@@ -296,6 +296,7 @@ class VersionAudit:
             env_manager=self.env_manager,
             waivers=fingerprint_part(self.policy.waivers, info.model, info.version, self.today),
             engine=engine,
+            spark_predict=self.spark.predict if self.spark is not None else "sandbox",
         )
         if current:
             self.metadata["fingerprint"] = current

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from govern.errors import UsageError
+from govern.redact import redact_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -24,6 +25,10 @@ DEFAULT_MASTER = "local[*]"
 ENGINES = ("auto", "pandas", "spark")
 """``auto``: Spark for ``spark`` and ``delta_table`` sources, pandas for everything else."""
 SPARK_SOURCE_TYPES = ("spark", "delta_table")
+PREDICT_MODES = ("sandbox", "cluster")
+"""Where the Spark engine runs the model for fairness (``--spark-predict``). ``sandbox``: a local
+Spark child with no credential (local masters only); ``cluster``: ``spark_udf`` in the audit's own
+session, so on the cluster's executors, a trust domain govern cannot scrub (non-local only)."""
 INSTALL_HINT = "pip install 'govern[spark]'"
 
 _DEFAULT_CONF = {
@@ -48,11 +53,20 @@ class SparkSettings:
     remote: str | None = None
     """A Spark Connect URL (``sc://host:port``), from ``SPARK_REMOTE``; then ``master`` is not
     used: the cluster has its own."""
+    predict: str = "sandbox"
+    """``PREDICT_MODES``: where the model runs for fairness; ``cluster`` is an explicit opt-in."""
+
+    @property
+    def local(self) -> bool:
+        """Whether the session these settings make runs its executors on this machine, in
+        govern's own process tree (``local``, ``local[4]``, ``local-cluster[...]``)."""
+        return not self.remote and self.master.startswith("local")
 
     def describe(self) -> dict[str, Any]:
-        """What the results record about the engine: never a conf value (it may hold a secret)."""
-        where = {"remote": "Spark Connect"} if self.remote else {"master": self.master}
-        return {**where, "conf_keys": sorted(self.conf)}
+        """What the results record about the engine: never a conf value (it may hold a secret),
+        and the master without its userinfo."""
+        where = {"remote": "Spark Connect"} if self.remote else {"master": redact_uri(self.master)}
+        return {**where, "conf_keys": sorted(self.conf), "predict": self.predict}
 
 
 def parse_conf(items: Iterable[str]) -> dict[str, str]:
@@ -69,12 +83,29 @@ def parse_conf(items: Iterable[str]) -> dict[str, str]:
 
 
 def settings(
-    master: str | None = None, conf: Iterable[str] = (), environ: Mapping[str, str] | None = None
+    master: str | None = None,
+    conf: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    predict: str = "sandbox",
 ) -> SparkSettings:
-    """The run's Spark settings; ``SPARK_REMOTE`` (Spark Connect) wins over a master."""
+    """The run's Spark settings; ``SPARK_REMOTE`` (Spark Connect) wins over a master.
+
+    ``predict="cluster"`` with a local master is a usage error: the model would then run in
+    govern's own process tree, with its credentials, which is what the sandbox is for."""
     env = os.environ if environ is None else environ
     remote = env.get("SPARK_REMOTE") or None
-    return SparkSettings(master=master or DEFAULT_MASTER, conf=parse_conf(conf), remote=remote)
+    if predict not in PREDICT_MODES:
+        raise UsageError(f"--spark-predict '{predict}': expected one of {', '.join(PREDICT_MODES)}")
+    made = SparkSettings(
+        master=master or DEFAULT_MASTER, conf=parse_conf(conf), remote=remote, predict=predict
+    )
+    if predict == "cluster" and made.local:
+        raise UsageError(
+            f"--spark-predict cluster needs a cluster (--spark-master spark://..., yarn, k8s://... "
+            f"or $SPARK_REMOTE): with master {made.master} the model would run in govern's own "
+            "process tree, with its credentials; use the default --spark-predict sandbox"
+        )
+    return made
 
 
 def require_pyspark(why: str) -> None:

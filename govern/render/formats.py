@@ -43,7 +43,7 @@ def _run_table(run: AuditRun) -> str:
                 v.model,
                 v.version,
                 v.verdict_label,
-                v.engine or "-",
+                v.engine_label or "-",
                 f"{len(v.passed_checks())}/{len(v.checks)}",
                 bad[0].summary if bad else "",
                 waived,

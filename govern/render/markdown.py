@@ -138,7 +138,7 @@ def render_summary(
             + (" (reused)" if isinstance(result.metadata.get("reused_from"), dict) else ""),
             escape(result.model),
             escape(result.version),
-            *([escape(result.engine or "-", 20)] if engines else []),
+            *([escape(result.engine_label or "-", 30)] if engines else []),
             ", ".join(escape(a, 80) for a in result.aliases),
             _failures(result),
             *([_waivers(result)] if waived else []),

@@ -258,6 +258,7 @@ _IDENTITY_KEYS = (
     "signature_outputs",
     "model_env_manager",
     "engine",
+    "predicted_on",
     "audit_run_id",
 )
 _ELSEWHERE_KEYS = (
@@ -279,6 +280,7 @@ def _identity_view(result: VersionResult, run: AuditRun) -> dict[str, Any]:
     dependencies.extend((k, v) for k, v in env.items() if k not in KEY_DEPENDENCIES)
     return {
         "meta": {k: meta.get(k) for k in _IDENTITY_KEYS},
+        "on_cluster": result.predicted_on_cluster,
         "tags": tags if isinstance(tags, Mapping) else {},
         "other": {
             k: v for k, v in meta.items() if k not in _IDENTITY_KEYS and k not in _ELSEWHERE_KEYS

@@ -28,12 +28,17 @@ def _absent() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory):
+def spark_installed() -> None:
+    """pyspark, deltalake and Java present, without starting a session; same skip rule."""
     reason = _absent()
     if reason is not None:
         if STRICT:
             pytest.fail(f"{reason} (GOVERN_REQUIRE_SPARK=1)")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory, spark_installed):
     from pyspark.sql import SparkSession
 
     # The workers must run this interpreter (with pyarrow), not the first python3 on PATH.
@@ -55,3 +60,20 @@ def spark(tmp_path_factory):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def standalone(tmp_path_factory, spark_installed):
+    """A real Spark standalone cluster on 127.0.0.1 (one master, one worker with 2 cores and
+    1 GiB), started with a scrubbed environment (tests/spark/standalone.py); same skip rule."""
+    from tests.spark.standalone import java_home, start_cluster, stop_cluster
+
+    java = java_home()
+    if java is None:
+        reason = "JAVA_HOME cannot be found for the standalone cluster"
+        if STRICT:
+            pytest.fail(f"{reason} (GOVERN_REQUIRE_SPARK=1)")
+        pytest.skip(reason)
+    cluster, procs = start_cluster(tmp_path_factory.mktemp("spark-standalone"), java)
+    yield cluster
+    stop_cluster(procs)
