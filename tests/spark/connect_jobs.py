@@ -79,7 +79,7 @@ def track(request: dict[str, Any]) -> dict[str, Any]:
             info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name)
         client = mlflow.MlflowClient()
         for v in client.search_model_versions(f"name = '{name}'"):
-            if v.model_id == info.model_id:
+            if v.model_id == info.model_id or v.source.endswith(info.model_id):
                 versions.setdefault(name, []).append(str(v.version))
     return {"versions": versions}
 
