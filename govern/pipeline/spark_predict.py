@@ -23,10 +23,15 @@ that runs the model is not started from govern's process:
 What holds on a remote cluster (Spark Connect, Databricks, YARN): not this. There the model's
 code runs on the executors, a different trust domain that govern cannot scrub: whatever the
 executors can reach (an instance profile, cluster-scoped secrets, the network) the model can
-reach. ``predict_cells_in_session`` runs ``spark_udf`` in the given session for that case;
-the guarantee then rests on the cluster, which should be one with read access to the training
-data and nothing else. govern's own credentials stay in the driver process, which never loads
-the model (``spark_udf`` reads only the MLmodel file on the driver).
+reach. ``predict_cells_in_session`` scores in the given session for that case; the guarantee
+then rests on the cluster, which should be one with read access to the training data and
+nothing else. govern's own credentials stay in the client process, which never loads the model.
+On a classic session that is ``spark_udf`` (it reads only the MLmodel file on the driver). Over
+Spark Connect it is ``shipped_udf``: the model folder govern downloaded and hashed is added to
+the session as an archive and loaded by the executors from there, because ``spark_udf`` on
+Connect makes each executor fetch the model by URI (registry credentials on the cluster) and
+captures the client's tracking URI and OpenAI variables in the UDF. Only ``env_manager`` local
+works there (MLflow builds environments on Connect only on Databricks).
 """
 
 from __future__ import annotations
@@ -370,7 +375,9 @@ def ship_model(spark: Any, model_dir: Path) -> str:
         staging = folder / "model.zip"
         with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as out:
             for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-                info = zipfile.ZipInfo(path.relative_to(model_dir).as_posix(), (1980, 1, 1, 0, 0, 0))
+                info = zipfile.ZipInfo(
+                    path.relative_to(model_dir).as_posix(), (1980, 1, 1, 0, 0, 0)
+                )
                 info.external_attr = (path.stat().st_mode & 0o777) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 out.writestr(info, path.read_bytes())
@@ -410,11 +417,10 @@ def _predictor(archive: str, names: list[str] | None, kind: str) -> Any:
     def predict(batches: Any) -> Any:
         import os as _os
 
+        import mlflow.pyfunc
         import numpy as np
         import pandas as _pd
         from pyspark import SparkFiles
-
-        import mlflow.pyfunc
 
         loaded = mlflow.pyfunc.load_model(_os.path.join(SparkFiles.getRootDirectory(), archive))
         for batch in batches:
@@ -429,9 +435,7 @@ def _predictor(archive: str, names: list[str] | None, kind: str) -> Any:
             if isinstance(result, dict):
                 result = {k: list(v) for k, v in result.items()}
             if not isinstance(result, _pd.DataFrame):
-                result = (
-                    _pd.DataFrame([result]) if np.isscalar(result) else _pd.DataFrame(result)
-                )
+                result = _pd.DataFrame([result]) if np.isscalar(result) else _pd.DataFrame(result)
             if kind == "int":
                 small = [np.byte, np.ubyte, np.short, np.ushort, np.int32]
                 result = result.select_dtypes(small).astype(np.int32)
