@@ -39,7 +39,8 @@ test-integration: install-test
 install-spark: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,spark]'
 
-# The Spark engine on local Spark (local[2], small data); needs Java 17 (JAVA_HOME or java on PATH).
+# The Spark engine on local Spark (local[2], small data) and over a Spark Connect server the tests
+# start from pyspark's own jars; needs Java 17 (JAVA_HOME or java on PATH).
 # GOVERN_REQUIRE_SPARK makes a missing pyspark or Java a failure, never a skip.
 test-spark: install-spark
 	GOVERN_REQUIRE_SPARK=1 $(BIN)/pytest -q tests/spark

@@ -19,6 +19,10 @@ results. Here only what differs on Spark:
   while every count is the same.
 - Row conditions are passed as written: a ``condition_parser: pandas`` condition is an error
   check on Spark (GX's Spark engine parses ``spark`` conditions), never a silent pass.
+- Spark Connect DataFrames go the same way: GX 1.24's Spark data source accepts them
+  (``SparkDatasource.is_spark_data_frame`` lists classic and Connect frames, and pyspark 4's
+  Connect ``DataFrame`` subclasses ``pyspark.sql.DataFrame``, which the execution engine checks);
+  tests/spark/test_spark_connect.py runs the same suite over a real Connect server.
 - Expectations GX cannot run on Spark (no Spark implementation of the metric they need) are a
   ``PolicyError`` naming them, before anything runs: a check that could not run must never look
   like one that passed.

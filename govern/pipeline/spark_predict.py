@@ -33,6 +33,11 @@ govern's own credentials stay in the driver process, which never loads the model
 MLflow pickles the driver's OpenAI variables, ``MLFLOW_HOME``, ``_MLFLOW_TESTING`` and the
 tracking URI into the UDF's closure, which ``without_secrets`` replaces and then checks by
 pickling the UDF as Spark will. The same cell checks as the sandbox's apply to the answer.
+Over Spark Connect the UDF is ``shipped_udf`` instead: the model folder govern downloaded and
+hashed is added to the session as an archive and loaded by the executors from there, because
+``spark_udf`` on Connect makes each executor fetch the model by URI (registry credentials on the
+cluster). Only ``env_manager`` local works there (MLflow builds environments on Connect only on
+Databricks).
 """
 
 from __future__ import annotations
@@ -377,14 +382,22 @@ def predict_cells_in_session(
     *,
     env_manager: str = "local",
 ) -> pd.DataFrame:
-    """Score ``sdf`` in its own session with ``spark_udf`` and count the value cells there.
+    """Score ``sdf`` in its own session and count the value cells there.
 
     The child calls this on its local session. On a remote cluster it is the only way (the data
     cannot be handed to a local child) and the model then runs on the executors with whatever
-    they can reach: see the module docstring.
+    they can reach: see the module docstring. Over Spark Connect the model's files are shipped
+    to the session (``shipped_udf``) instead of going through ``spark_udf``.
     """
-    fallback = sdf.schema[label].dataType.simpleString()
-    udf = without_secrets(scoring_udf(sdf.sparkSession, model_dir, env_manager, fallback))
+    from govern.registry.spark_session import is_connect
+
+    label_type = sdf.schema[label].dataType
+    if is_connect(sdf.sparkSession):
+        udf = shipped_udf(sdf.sparkSession, model_dir, env_manager, label_type)
+    else:
+        udf = without_secrets(
+            scoring_udf(sdf.sparkSession, model_dir, env_manager, label_type.simpleString())
+        )
     return cells_with(udf, sdf, features, label, sensitive)
 
 
@@ -425,6 +438,24 @@ def without_secrets(udf: Any) -> Any:
     return udf
 
 
+def _result_type(model_dir: Path | str, label_type: str) -> str | None:
+    """The UDF's result type when MLflow's inference will not do, else ``None``: see
+    ``scoring_udf``."""
+    from mlflow.models import Model
+
+    schema = Model.load(str(Path(model_dir) / "MLmodel")).get_output_schema()
+    if schema is None or schema.is_tensor_spec():
+        # MLflow would give a tensor's rows as arrays; a class label per row is what is wanted.
+        return label_type
+    from mlflow.pyfunc import _infer_spark_udf_return_type
+
+    try:
+        _infer_spark_udf_return_type(schema)
+    except Exception:
+        return label_type
+    return None
+
+
 def scoring_udf(spark: Any, model_dir: Path | str, env_manager: str, label_type: str) -> Any:
     """MLflow's pandas UDF for the model (its environment built first unless ``local``).
 
@@ -435,23 +466,169 @@ def scoring_udf(spark: Any, model_dir: Path | str, env_manager: str, label_type:
     be a class of the label.
     """
     import mlflow.pyfunc
-    from mlflow.models import Model
 
-    result_type: str | None = None
-    schema = Model.load(str(Path(model_dir) / "MLmodel")).get_output_schema()
-    if schema is None or schema.is_tensor_spec():
-        # MLflow would give a tensor's rows as arrays; a class label per row is what is wanted.
-        result_type = label_type
-    else:
-        from mlflow.pyfunc import _infer_spark_udf_return_type
-
-        try:
-            _infer_spark_udf_return_type(schema)
-        except Exception:
-            result_type = label_type
+    result_type = _result_type(model_dir, label_type)
     return mlflow.pyfunc.spark_udf(
         spark, str(model_dir), env_manager=env_manager, result_type=result_type
     )
+
+
+CONNECT_ENV_MANAGER = (
+    "--model-env-manager {manager} cannot run the model over Spark Connect: the executors "
+    "would have to build the model's environment, which MLflow supports on Databricks only; "
+    "use --model-env-manager local with executors that have the model's dependencies"
+)
+
+_KINDS = {
+    "IntegerType": "int",
+    "LongType": "long",
+    "FloatType": "float",
+    "DoubleType": "double",
+    "BooleanType": "boolean",
+    "StringType": "string",
+}
+"""The result types a per-row class label can have, as ``spark_udf`` converts them."""
+
+
+def shipped_udf(spark: Any, model_dir: Path | str, env_manager: str, label_type: Any) -> Any:
+    """A pandas UDF that scores with the model files govern downloaded, over Spark Connect.
+
+    ``spark_udf`` on a Connect session makes the executors fetch the model by its URI (a
+    client-local path they cannot see, or ``models:/``, which needs registry credentials on the
+    cluster) and captures the client's tracking URI and OpenAI variables in the UDF. Instead the
+    model folder, exactly as govern downloaded and hashed it, goes to the session as an archive
+    (``addArtifacts``) and each Python worker loads it from the session's artifact folder. The
+    UDF's closure holds the archive's name, the input names and the result type, nothing else:
+    the executors need neither registry access nor anything of govern's environment.
+
+    Results are converted as ``spark_udf`` converts them (first column of the prediction, kept
+    only if its dtype fits the type, text through ``str``), so cells equal the classic path's.
+    """
+    from mlflow.models import Model
+    from pyspark.sql.functions import pandas_udf
+
+    if env_manager != "local":
+        raise DataError(CONNECT_ENV_MANAGER.format(manager=env_manager))
+    model = Model.load(str(Path(model_dir) / "MLmodel"))
+    result_type: Any = label_type  # a Spark DataType: the label column's
+    if _result_type(model_dir, label_type.simpleString()) is None:
+        from mlflow.pyfunc import _infer_spark_udf_return_type
+
+        result_type = _infer_spark_udf_return_type(model.get_output_schema())
+    kind = _KINDS.get(type(result_type).__name__)
+    if kind is None:
+        raise DataError(
+            f"the model returns {result_type.simpleString()} per row; fairness needs one label "
+            "per row (int, bigint, float, double, boolean or string)"
+        )
+    inputs = model.get_input_schema()
+    names = list(inputs.input_names()) if inputs is not None else None
+    archive = ship_model(spark, Path(model_dir))
+    return pandas_udf(_predictor(archive, names, kind), returnType=result_type)
+
+
+def ship_model(spark: Any, model_dir: Path) -> str:
+    """Add ``model_dir`` to the session as a zip archive named by its SHA-256; its name.
+
+    The zip is deterministic (sorted entries, fixed timestamps), so the same model files give
+    the same name, and a name already added to this session is not added again.
+    """
+    import hashlib
+    import shutil
+    import tempfile
+    import zipfile
+
+    folder = Path(tempfile.mkdtemp(prefix="govern-ship-"))
+    try:
+        staging = folder / "model.zip"
+        with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as out:
+            for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+                info = zipfile.ZipInfo(
+                    path.relative_to(model_dir).as_posix(), (1980, 1, 1, 0, 0, 0)
+                )
+                info.external_attr = (path.stat().st_mode & 0o777) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                out.writestr(info, path.read_bytes())
+        digest = hashlib.sha256(staging.read_bytes()).hexdigest()
+        name = f"govern-model-{digest[:32]}.zip"
+        key = (id(spark), name)
+        if key not in _SHIPPED:
+            archive = folder / name
+            staging.rename(archive)
+            try:
+                spark.addArtifacts(str(archive), archive=True)
+            except Exception as exc:
+                raise DataError(
+                    f"cannot ship the model to the Spark Connect session: {_first_line(exc)}"
+                ) from exc
+            _SHIPPED.add(key)
+        return name
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_SHIPPED: set[tuple[int, str]] = set()
+"""(session, archive) pairs already added: a session refuses a second artifact of one name."""
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+
+
+def _predictor(archive: str, names: list[str] | None, kind: str) -> Any:
+    """The function the executors run. A closure, so Spark ships it by value: the executors
+    need mlflow and the model's dependencies (to load it at all), not govern."""
+    from collections.abc import Iterator
+
+    import pandas as pd
+
+    def predict(batches: Any) -> Any:
+        import os as _os
+
+        import mlflow.pyfunc
+        import numpy as np
+        import pandas as _pd
+        from pyspark import SparkFiles
+
+        loaded = mlflow.pyfunc.load_model(_os.path.join(SparkFiles.getRootDirectory(), archive))
+        for batch in batches:
+            args = list(batch) if isinstance(batch, tuple) else [batch]
+            if names is None:
+                columns = [str(i) for i in range(len(args))]
+            else:
+                columns = list(names)
+                args = args[: len(columns)]
+            frame = _pd.DataFrame(dict(zip(columns, args, strict=False)), columns=columns)
+            result = loaded.predict(frame)
+            if isinstance(result, dict):
+                result = {k: list(v) for k, v in result.items()}
+            if not isinstance(result, _pd.DataFrame):
+                result = _pd.DataFrame([result]) if np.isscalar(result) else _pd.DataFrame(result)
+            if kind == "int":
+                small = [np.byte, np.ubyte, np.short, np.ushort, np.int32]
+                result = result.select_dtypes(small).astype(np.int32)
+            elif kind == "long":
+                small = [np.byte, np.ubyte, np.short, np.ushort, int]
+                result = result.select_dtypes(small).astype(np.int64)
+            elif kind == "float":
+                result = result.select_dtypes(include=(np.number,)).astype(np.float32)
+            elif kind == "double":
+                result = result.select_dtypes(include=(np.number,)).astype(np.float64)
+            elif kind == "boolean":
+                result = result.select_dtypes([bool, np.bool_]).astype(bool)
+            if len(result.columns) == 0:
+                raise ValueError(
+                    f"the model did not produce any values compatible with the type {kind}"
+                )
+            if kind == "string":
+                result = result.map(str)
+            yield result[result.columns[0]]
+
+    predict.__annotations__ = {
+        "batches": Iterator[tuple[pd.Series, ...]],
+        "return": Iterator[pd.Series],
+    }
+    return predict
 
 
 def cells_with(

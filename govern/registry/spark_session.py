@@ -138,6 +138,7 @@ def get_session(spark: SparkSettings) -> SparkSession:
             return active
         builder: Any = SparkSession.builder.appName("govern")
         if spark.remote:
+            reachable(spark.remote)
             builder = builder.remote(spark.remote)
         else:
             builder = builder.master(spark.master)
@@ -155,6 +156,47 @@ def get_session(spark: SparkSettings) -> SparkSession:
             session.sparkContext.setLogLevel("ERROR")
         _SESSION.append(session)
         return session
+
+
+CONNECT_PROBE_SECONDS = 10.0
+"""How long the first TCP connection to a Spark Connect server may take. The Connect client
+itself retries an unreachable server for more than ten minutes before it gives up; an audit
+should say at once that the server is not there."""
+
+
+def connect_endpoint(url: str) -> tuple[str, int]:
+    """Host and port of a Spark Connect URL (``sc://host:port/;param=value``); never the
+    parameters, which may hold a token."""
+    from urllib.parse import urlsplit
+
+    if not url.startswith("sc://"):
+        raise UsageError("SPARK_REMOTE: expected a Spark Connect URL, sc://host:port")
+    netloc = urlsplit(url.split(";", 1)[0]).netloc
+    host, _, port = netloc.rpartition(":") if ":" in netloc else (netloc, "", "15002")
+    try:
+        number = int(port)
+    except ValueError:
+        raise UsageError(f"SPARK_REMOTE: port {port!r} is not a number") from None
+    if not host:
+        raise UsageError("SPARK_REMOTE: the URL names no host (sc://host:port)")
+    return host.strip("[]"), number
+
+
+def reachable(url: str, seconds: float = CONNECT_PROBE_SECONDS) -> None:
+    """A ``DataError`` naming host and port when nothing answers there within ``seconds``."""
+    import socket
+
+    from govern.errors import DataError
+
+    host, port = connect_endpoint(url)
+    try:
+        with socket.create_connection((host, port), timeout=seconds):
+            return
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise DataError(
+            f"cannot reach the Spark Connect server at {host}:{port} (SPARK_REMOTE): {reason}"
+        ) from None
 
 
 def is_connect(session: Any) -> bool:

@@ -3,6 +3,11 @@ warehouse in a temporary folder. One session for the whole test session (a JVM t
 
 The tests skip when pyspark or Java is absent, unless ``GOVERN_REQUIRE_SPARK=1`` (``make
 test-spark`` and CI set it): then an absent Spark is a failure, never a silent skip.
+
+``connect_server`` is a real Spark Connect server (tests/spark/connect_server.py), started once
+per test session in its own process with a scrubbed environment. The tests never open a Connect
+session in this process (pyspark keeps process-global Connect state next to the classic session
+above): they run govern, or a small script, in a subprocess with ``SPARK_REMOTE`` set.
 """
 
 from __future__ import annotations
@@ -13,6 +18,12 @@ import shutil
 import sys
 
 import pytest
+
+from tests.spark.connect_server import (
+    server_jar_present,
+    start_connect_server,
+    stop_connect_server,
+)
 
 STRICT = os.environ.get("GOVERN_REQUIRE_SPARK") == "1"
 
@@ -77,3 +88,20 @@ def standalone(tmp_path_factory, spark_installed):
     cluster, procs = start_cluster(tmp_path_factory.mktemp("spark-standalone"), java)
     yield cluster
     stop_cluster(procs)
+
+
+@pytest.fixture(scope="session")
+def connect_server(tmp_path_factory):
+    """A Spark Connect server on 127.0.0.1 (``local[2]``), shared by the session."""
+    reason = _absent()
+    if reason is None and importlib.util.find_spec("grpc") is None:
+        reason = "the Spark Connect client (grpcio) is not installed (pip install 'govern[spark]')"
+    if reason is None and not server_jar_present():
+        reason = "pyspark ships no Spark Connect server jar (jars/spark-connect_*.jar)"
+    if reason is not None:
+        if STRICT:
+            pytest.fail(f"{reason} (GOVERN_REQUIRE_SPARK=1)")
+        pytest.skip(reason)
+    server = start_connect_server(tmp_path_factory.mktemp("spark-connect"))
+    yield server
+    stop_connect_server(server)
