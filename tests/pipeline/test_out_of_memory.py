@@ -45,7 +45,9 @@ class Hungry(PythonModel):
 
 
 class Stalls(PythonModel):
-    """Announces itself in ``marker`` and waits: the test ends it with SIGKILL from outside."""
+    """Announces its working folder (the sandbox's private one, unique to this audit) in
+    ``marker`` and waits: the test ends it with SIGKILL from outside. Its pid would not do: in
+    its own PID namespace it is a small number that other sandboxed children share."""
 
     def __init__(self, marker: str) -> None:
         self.marker = marker
@@ -53,7 +55,7 @@ class Stalls(PythonModel):
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         import pathlib
 
-        pathlib.Path(self.marker).write_text(str(os.getpid()))
+        pathlib.Path(self.marker).write_text(os.getcwd())
         time.sleep(120)
         return np.full(len(model_input), POSITIVE)
 
@@ -122,17 +124,24 @@ def test_a_malformed_memory_bound_is_refused_not_ignored(
 
 
 def _kill_when_ready(marker: Path, deadline: float, killed: list[int]) -> None:
-    """SIGKILL the prediction process from outside its namespace, as the kernel would."""
+    """SIGKILL this audit's prediction process from outside its namespace, as the kernel would:
+    only the one working in the folder the model announced, never another test's child."""
     while time.monotonic() < deadline and not killed:
         time.sleep(0.2)
         if not (marker.exists() and marker.read_text()):
             continue
+        folder = marker.read_text()
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                cwd = os.readlink(f"/proc/{pid}/cwd")
             except OSError:
                 continue
-            if cmd[0].endswith(b"python") and b"govern.pipeline.predict_child" in cmd[1:3]:
+            if (
+                cmd[0].endswith(b"python")
+                and b"govern.pipeline.predict_child" in cmd[1:3]
+                and cwd == folder
+            ):
                 os.kill(int(pid), signal.SIGKILL)
                 killed.append(int(pid))
 
