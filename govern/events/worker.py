@@ -428,23 +428,30 @@ class Worker(threading.Thread):
         self.busy_since = time.monotonic()
         try:
             handled = self._handle(event)
-        except RetryLater as exc:
-            state = self.queue.fail(event.seq, str(exc), retry_forever=exc.forever)
-            self.log.event(logging.WARNING, **fields, outcome=f"{state}: {exc}")
-            return
         except Exception as exc:
-            state = self.queue.fail(event.seq, one_line(exc), retry_forever=False)
-            self.log.event(
-                logging.ERROR,
-                **fields,
-                outcome=f"{state}: {type(exc).__name__}: {one_line(exc)}",
-            )
+            if not self.stopping.is_set():
+                self._failed(event, exc, fields)
+            # else the server is stopping and ended the audit's process: not a failure of the
+            # delivery, which stays claimed and is claimed again at the next start.
             return
         finally:
             self.busy_since = None
         self.queue.ack(event.seq, handled.outcome, handled.counter)
         fields["version"] = handled.version or version
         self.log.event(logging.INFO, **fields, outcome=handled.outcome)
+
+    def _failed(self, event: Event, exc: Exception, fields: dict[str, Any]) -> None:
+        """Back in the queue after a backoff (or set aside as dead), and one log line."""
+        if isinstance(exc, RetryLater):
+            state = self.queue.fail(event.seq, str(exc), retry_forever=exc.forever)
+            self.log.event(logging.WARNING, **fields, outcome=f"{state}: {exc}")
+            return
+        state = self.queue.fail(event.seq, one_line(exc), retry_forever=False)
+        self.log.event(
+            logging.ERROR,
+            **fields,
+            outcome=f"{state}: {type(exc).__name__}: {one_line(exc)}",
+        )
 
 
 class Workers:

@@ -188,3 +188,29 @@ def test_a_state_folder_from_before_workers_gains_the_claim_time(tmp_path):
     event = queue.claim(worker="2")
     assert event is not None and event.delivery_id == "old"
     queue.close()
+
+
+def test_an_audit_ended_by_the_server_stopping_stays_claimed_not_failed(tmp_path):
+    """At shutdown the audit processes are ended; the delivery they were on is not counted as
+    a failed attempt (eight of those would set it aside as dead), it stays claimed and the next
+    start takes it up again."""
+    queue = Queue(tmp_path / "state")
+    queue.enqueue("only", "model_version.created", {"name": "m", "version": "1"})
+    started, release = threading.Event(), threading.Event()
+
+    def handle(event):
+        started.set()
+        release.wait(10)
+        raise RuntimeError("the audit's worker process was ended")
+
+    workers = Workers(queue, handle, EventLog(), 1, poll=0.02)
+    workers.start()
+    assert started.wait(10)
+    assert workers.busy() == 1
+    workers.stop()
+    release.set()
+    workers.join(5)
+    assert not workers.any_alive()
+    (row,) = queue.rows()
+    assert (row["state"], row["attempts"]) == ("claimed", 0)
+    queue.close()
