@@ -99,18 +99,17 @@ def create_app(
     max_backoff: float | None = None,
     start_worker: bool = True,
     workers: int = 1,
-    processes: bool = True,
 ) -> Starlette:
     """The app, with its queue in ``state_dir`` and ``workers`` worker threads started with it
-    (``lifespan``); with ``processes`` each audit runs in one of ``workers`` warm processes
-    (``pool.AuditPool``: why), else in the worker thread itself.
+    (``lifespan``); each audit runs in one of ``workers`` warm processes (``pool.AuditPool``
+    says why).
 
     The caller holds the state folder's lock (``queue.state_lock``): the work a dead process
     had claimed is claimed again here.
     """
     queue = Queue(state_dir, **({"max_backoff": max_backoff} if max_backoff else {}))
-    pool = AuditPool(settings, workers) if processes else None
-    handlers = Handlers(settings, queue, auditor=pool.audit if pool else None)
+    pool = AuditPool(settings, workers)
+    handlers = Handlers(settings, queue, auditor=pool.audit)
     worker = Workers(queue, handlers.handle, log, workers)
     counters = Counters()
     protected = set(settings.policy.protected_aliases)
@@ -205,23 +204,18 @@ def create_app(
         if reclaimed:
             log.event(outcome=f"reclaimed {reclaimed} delivery(ies) a stopped server had claimed")
         if start_worker:
-            if pool is not None:
-                pool.warm()
+            pool.warm()
             worker.start()
-            log.event(
-                outcome=f"{len(worker)} worker(s)"
-                + (", each auditing in its own process" if pool is not None else "")
-            )
+            log.event(outcome=f"{len(worker)} worker(s), each auditing in its own process")
         try:
             yield
         finally:
             worker.stop()
             if start_worker:
                 worker.join(timeout=5)
-            if pool is not None:
-                # An audit in progress is ended: its delivery stays claimed and is claimed
-                # again by the next start (the handlers are idempotent).
-                pool.close()
+            # An audit in progress is ended: its delivery stays claimed and is claimed again by
+            # the next start (the handlers are idempotent).
+            pool.close()
             if not worker.any_alive():
                 queue.close()
 
