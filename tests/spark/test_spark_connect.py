@@ -349,3 +349,70 @@ def test_the_same_versions_audited_on_connect_and_on_local_spark_agree(
         f"cannot reach the Spark Connect server at {host} (SPARK_REMOTE): "
     )
     assert "sekrit" not in refused.stdout + refused.stderr
+
+
+# --- fairness over Connect through the CLI ------------------------------------------------------
+
+
+def test_fairness_over_connect_needs_spark_predict_cluster_and_then_equals_the_sandbox(
+    spark: Any, connect_server: Any, sqlite_uri: str, tmp_path: Path, adult: Any, trained: Any
+) -> None:
+    """The same version audited with ``--engine spark``: on local[2] with the sandboxed child;
+    over Spark Connect by default (fairness is an error naming ``--spark-predict cluster``,
+    exit 3, never a pass); over Spark Connect with ``--spark-predict cluster`` (the model shipped
+    to the session and run on its executors): the sandbox's verdict, check statuses and fairness
+    metrics to 1e-12, and the evidence says where the model ran."""
+    import mlflow
+
+    from tests.helpers import LABEL, POLICY, audit_json
+    from tests.spark.test_spark_engine import _close, _parquet_folder, _register_model
+
+    plain, _ = trained
+    policy = write_policy(tmp_path / "govern.yaml", POLICY)
+    folder = _parquet_folder(adult, tmp_path / "train")
+
+    def log() -> None:
+        mlflow.log_input(mlflow.data.from_pandas(adult, source=str(folder)), context="training")
+
+    version = _register_model(sqlite_uri, "connect-fair", plain, adult.drop(columns=[LABEL]), log)
+    ref = f"connect-fair/{version}"
+    # The sandboxed audit on local[2] pins the data; the Connect audits prove the same pin.
+    sandboxed = audit_json(sqlite_uri, ref, policy, "--engine", "spark", write=True)
+    assert sandboxed.exit_code == 1, sandboxed.output
+    local = results_of(sandboxed)["versions"][0]
+    assert local["metadata"]["predicted_on"] == "sandboxed local Spark child"
+    args = [
+        "audit",
+        ref,
+        "--policy",
+        str(policy),
+        "--tracking-uri",
+        sqlite_uri,
+        "--format",
+        "json",
+        "--no-write",
+        "--force",
+        "--engine",
+        "spark",
+    ]
+
+    default = _govern(connect_server, tmp_path, *args)
+    assert default.returncode == 3, _failed(connect_server, default)
+    refused = {c["id"]: c for c in json.loads(default.stdout)["versions"][0]["checks"]}
+    assert refused["fairness.model"]["status"] == "error"
+    assert "--spark-predict cluster" in refused["fairness.model"]["summary"]
+    assert not any(i.startswith("fairness.") and c["status"] == "pass" for i, c in refused.items())
+
+    opted = _govern(connect_server, tmp_path, *args, "--spark-predict", "cluster")
+    assert opted.returncode == 1, _failed(connect_server, opted)
+    remote = json.loads(opted.stdout)["versions"][0]
+    assert remote["metadata"]["predicted_on"] == "executors of the Spark Connect cluster"
+    assert remote["metadata"]["spark"]["predict"] == "cluster"
+    assert remote["verdict"] == local["verdict"] == "fail"
+    statuses = {c["id"]: c["status"] for c in local["checks"]}
+    # The later audit also proves the row fingerprint the first one pinned.
+    extra = {"integrity.row_fingerprint_pinned": "pass"}
+    assert {c["id"]: c["status"] for c in remote["checks"]} == {**statuses, **extra}
+    assert statuses["fairness.demographic_parity_ratio"] == "fail"
+    _close(remote["fairness"], local["fairness"], "fairness")
+    assert remote["fairness"]["groups"]
