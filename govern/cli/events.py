@@ -3,7 +3,6 @@ catches up on what it missed (issue 11)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,13 +28,6 @@ from govern.cli.options import (
     tracking_option,
 )
 from govern.errors import EXIT_PASS, EXIT_VIOLATION, UsageError
-
-
-def default_workers() -> int:
-    """min(4, CPUs): an audit keeps about one core busy (with its prediction child), and more
-    than four at once mostly adds memory (a warm process each) on a shared server."""
-    return max(1, min(4, os.cpu_count() or 1))
-
 
 if TYPE_CHECKING:
     from govern.config.policy import Policy
@@ -94,17 +86,6 @@ if TYPE_CHECKING:
     envvar="GOVERN_MODEL_ENV_MANAGER",
     help="Where the model predicts during an audit (as for govern audit).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=default_workers,
-    show_default="min(4, CPUs)",
-    envvar="GOVERN_SERVE_WORKERS",
-    metavar="N",
-    help="Deliveries handled at once, each audit in its own warm process: different models "
-    "are audited in parallel, one model's deliveries always one at a time and in order. "
-    "Default $GOVERN_SERVE_WORKERS, else min(4, CPUs).",
-)
 @handle_errors
 def serve_cmd(
     host: str,
@@ -117,7 +98,6 @@ def serve_cmd(
     log_format: str,
     max_backoff: float,
     model_env_manager: str,
-    workers: int,
 ) -> None:
     """Receive MLflow's registry webhooks and audit as the registry changes.
 
@@ -125,15 +105,13 @@ def serve_cmd(
     new version (model_version.created) and records the result as govern audit does, and checks
     every move of an alias listed in the policy's protected_aliases: an alias put on a version
     without a verified passing audit (and the required reviews) is moved back to its previous
-    version, or removed, and an incident is recorded in the version's history. --workers
-    deliveries are handled at once (one model's in order, one at a time). GET /healthz and
+    version, or removed, and an incident is recorded in the version's history. GET /healthz and
     GET /metrics (Prometheus) serve operations. Point MLflow at it with govern webhook install.
 
     \b
     Example:
       GOVERN_WEBHOOK_SECRET=... govern serve --port 8765 --state /var/lib/govern \\
-          --policy govern.yaml --tracking-uri http://mlflow:5000 --signing-key auditor.key \\
-          --workers 4
+          --policy govern.yaml --tracking-uri http://mlflow:5000 --signing-key auditor.key
     """
     from govern.config.policy import load_policy
     from govern.events.app import serve
@@ -159,7 +137,6 @@ def serve_cmd(
         port=port,
         log_format=log_format,
         max_backoff=max_backoff,
-        workers=workers,
     )
 
 

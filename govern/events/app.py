@@ -1,10 +1,9 @@
 """The ASGI app ``govern serve`` runs: receive MLflow's deliveries, answer at once, queue them.
 
 A delivery is answered within a second whatever the work behind it: it is checked (size,
-signature, freshness, JSON), committed to the queue, and answered 200; the audit runs later,
-started by one of the worker threads (``--workers``) in a warm worker process (``pool``).
-Nothing is queued before the signature verifies, and the signature is checked over the raw
-bytes received.
+signature, freshness, JSON), committed to the queue, and answered 200; the audit runs later in
+the worker thread. Nothing is queued before the signature verifies, and the signature is
+checked over the raw bytes received.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from govern.events import signature
-from govern.events.pool import AuditPool
 from govern.events.queue import Queue
 from govern.events.worker import (
     ALIAS_CREATED,
@@ -34,7 +32,7 @@ from govern.events.worker import (
     EventLog,
     Handlers,
     Settings,
-    Workers,
+    Worker,
 )
 
 MAX_BODY = 1024 * 1024
@@ -98,19 +96,15 @@ def create_app(
     *,
     max_backoff: float | None = None,
     start_worker: bool = True,
-    workers: int = 1,
 ) -> Starlette:
-    """The app, with its queue in ``state_dir`` and ``workers`` worker threads started with it
-    (``lifespan``); each audit runs in one of ``workers`` warm processes (``pool.AuditPool``
-    says why).
+    """The app, with its queue in ``state_dir`` and a worker started with it (``lifespan``).
 
     The caller holds the state folder's lock (``queue.state_lock``): the work a dead process
     had claimed is claimed again here.
     """
     queue = Queue(state_dir, **({"max_backoff": max_backoff} if max_backoff else {}))
-    pool = AuditPool(settings, workers)
-    handlers = Handlers(settings, queue, auditor=pool.audit)
-    worker = Workers(queue, handlers.handle, log, workers)
+    handlers = Handlers(settings, queue)
+    worker = Worker(queue, handlers.handle, log)
     counters = Counters()
     protected = set(settings.policy.protected_aliases)
 
@@ -172,7 +166,7 @@ def create_app(
             return Response(status_code=204)
         done = await run_in_threadpool(queue.enqueue, delivery_id, kind, data)
         if done.queued:
-            worker.wake()
+            worker.wake.set()
         log.event(
             delivery_id=delivery_id,
             event=kind,
@@ -185,7 +179,7 @@ def create_app(
 
     async def healthz(request: Request) -> Response:
         stats = await run_in_threadpool(queue.stats)
-        alive = worker.alive() or not start_worker
+        alive = worker.is_alive() or not start_worker
         return JSONResponse(
             {"status": "ok" if alive else "worker stopped", "queue": stats["states"]},
             status_code=200 if alive else 503,
@@ -204,19 +198,16 @@ def create_app(
         if reclaimed:
             log.event(outcome=f"reclaimed {reclaimed} delivery(ies) a stopped server had claimed")
         if start_worker:
-            pool.warm()
             worker.start()
-            log.event(outcome=f"{len(worker)} worker(s), each auditing in its own process")
         try:
             yield
         finally:
             worker.stop()
             if start_worker:
+                # An audit in progress is not interrupted: its delivery stays claimed and is
+                # claimed again by the next start (the handlers are idempotent).
                 worker.join(timeout=5)
-            # An audit in progress is ended: its delivery stays claimed and is claimed again by
-            # the next start (the handlers are idempotent).
-            pool.close()
-            if not worker.any_alive():
+            if not worker.is_alive():
                 queue.close()
 
     app = Starlette(
@@ -232,7 +223,7 @@ def create_app(
     return app
 
 
-def render_metrics(stats: Mapping[str, Any], counters: Counters, worker: Workers) -> str:
+def render_metrics(stats: Mapping[str, Any], counters: Counters, worker: Worker) -> str:
     """Prometheus text exposition format, version 0.0.4."""
     lines: list[str] = []
 
@@ -311,13 +302,13 @@ def render_metrics(stats: Mapping[str, Any], counters: Counters, worker: Workers
     ):
         if stats.get(key) is not None:
             metric(name, "gauge", help_text, [("", float(stats[key]))])
+    busy = worker.busy_since
     metric(
         "govern_worker_busy",
         "gauge",
-        "Workers handling a delivery now (0 to govern_workers).",
-        [("", worker.busy())],
+        "1 while the worker handles a delivery.",
+        [("", 1 if busy is not None else 0)],
     )
-    metric("govern_workers", "gauge", "Worker threads this server runs.", [("", len(worker))])
     return "\n".join(lines) + "\n"
 
 
@@ -330,7 +321,6 @@ def serve(
     port: int,
     log_format: str = "text",
     max_backoff: float | None = None,
-    workers: int = 1,
 ) -> None:
     """Run the app under uvicorn until interrupted, holding the state folder's lock."""
     import uvicorn
@@ -339,6 +329,6 @@ def serve(
 
     log = EventLog(log_format)
     with state_lock(state_dir):
-        app = create_app(settings, state_dir, secret, log, max_backoff=max_backoff, workers=workers)
+        app = create_app(settings, state_dir, secret, log, max_backoff=max_backoff)
         log.event(outcome=f"listening on http://{host}:{port}/webhook")
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

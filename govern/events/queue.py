@@ -43,7 +43,6 @@ CREATE TABLE IF NOT EXISTS events (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_at REAL NOT NULL,
     claimed_by TEXT,
-    claimed_at REAL,
     finished_at REAL,
     outcome TEXT,
     error TEXT
@@ -98,9 +97,6 @@ class Queue:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
-        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
-        if "claimed_at" not in columns:  # a state folder from before parallel workers
-            self._conn.execute("ALTER TABLE events ADD COLUMN claimed_at REAL")
         self.owner = f"{os.getpid()}-{time.time_ns()}"
 
     def close(self) -> None:
@@ -166,23 +162,16 @@ class Queue:
 
     # -- the worker side -------------------------------------------------------------------
 
-    def claim(self, *, worker: str = "", now: float | None = None) -> Event | None:
-        """The oldest delivery that is due, marked as this process's (and ``worker``'s, in
-        ``claimed_by``, with the time in ``claimed_at``); ``None`` when idle.
+    def claim(self, *, now: float | None = None) -> Event | None:
+        """The oldest delivery that is due, marked as this process's; ``None`` when idle.
 
         In order within a model: a delivery waits while an earlier one about the same model is
         still queued (backing off) or claimed, so a version's ``created`` is always handled
         before an alias set on it later, even when the registry was down in between (else the
         alias would be judged before the audit that may allow it). Models do not wait for
         each other.
-
-        Atomic across the server's worker threads (one connection, held under the lock for the
-        whole transaction) and across processes (``BEGIN IMMEDIATE`` takes sqlite's write lock
-        before the read): a delivery is claimed once, and no two deliveries of one model are
-        ever claimed at the same time, however many workers ask.
         """
         at = time.time() if now is None else now
-        owner = f"{self.owner}/{worker}" if worker else self.owner
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT seq, delivery_id, event, payload, received_at, attempts FROM events e "
@@ -194,8 +183,8 @@ class Queue:
             if row is None:
                 return None
             conn.execute(
-                "UPDATE events SET state = ?, claimed_by = ?, claimed_at = ? WHERE seq = ?",
-                (CLAIMED, owner, at, row[0]),
+                "UPDATE events SET state = ?, claimed_by = ? WHERE seq = ?",
+                (CLAIMED, self.owner, row[0]),
             )
         return Event(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
 

@@ -22,7 +22,6 @@ from govern.config.policy import Policy
 from govern.errors import GovernError, NotFoundError, NotVerified, RegistryUnavailable
 from govern.events.queue import Event, Queue
 from govern.model.record import RecordError
-from govern.model.results import VersionResult
 from govern.redact import scrub
 from govern.registry.client import READY, Registry, VersionInfo, one_line
 
@@ -31,10 +30,6 @@ ALIAS_CREATED = "model_version_alias.created"
 HANDLED_EVENTS = (CREATED, ALIAS_CREATED)
 OWN_TAG_PREFIX = "govern."
 """Tags govern writes itself: events about them are govern's own echo and never acted on."""
-
-
-AuditOutcome = tuple[VersionResult, "str | None"]
-"""A version's result and its run's ``error_kind`` (``retry``: the registry stopped answering)."""
 
 
 class RetryLater(GovernError):
@@ -80,42 +75,17 @@ class Handlers:
     ``None``: no memory, as for ``govern reconcile`` without ``--state``)."""
 
     def __init__(
-        self,
-        settings: Settings,
-        queue: Queue | None,
-        registry: Registry | None = None,
-        *,
-        auditor: Callable[[VersionInfo], AuditOutcome] | None = None,
+        self, settings: Settings, queue: Queue | None, registry: Registry | None = None
     ) -> None:
-        """``auditor`` runs one version's audit (``govern serve``: ``AuditPool.audit``, in a
-        worker process); by default it runs here, in the calling thread."""
         self.settings = settings
         self.queue = queue
         self._registry = registry
-        self._registry_lock = threading.Lock()
-        self.auditor = auditor or self.audit_here
 
     @property
     def registry(self) -> Registry:
-        with self._registry_lock:  # the worker threads share one connection
-            if self._registry is None:
-                self._registry = Registry(self.settings.tracking_uri)
-            return self._registry
-
-    def audit_here(self, info: VersionInfo) -> AuditOutcome:
-        """One version's audit in this process, recorded as ``govern audit`` records it."""
-        from govern.pipeline.audit import audit
-
-        run = audit(
-            self.registry,
-            self.settings.policy,
-            [info],
-            write=True,
-            reuse=True,
-            signing_key=self.settings.signing_key,
-            env_manager=self.settings.env_manager,
-        )
-        return run.versions[0], run.error_kind
+        if self._registry is None:
+            self._registry = Registry(self.settings.tracking_uri)
+        return self._registry
 
     def handle(self, event: Event) -> Handled:
         try:
@@ -131,6 +101,7 @@ class Handlers:
     # -- model_version.created ---------------------------------------------------------------
 
     def audit_created(self, payload: Mapping[str, Any]) -> Handled:
+        from govern.pipeline.audit import audit
         from govern.registry.record import read_record
 
         model, version, _ = subject(payload)
@@ -148,9 +119,18 @@ class Handlers:
                 return Handled("skipped: already audited", None, model, version)
         except RecordError:
             pass  # an unreadable record is no record: audit it
-        result, error_kind = self.auditor(info)
+        run = audit(
+            registry,
+            self.settings.policy,
+            [info],
+            write=True,
+            reuse=True,
+            signing_key=self.settings.signing_key,
+            env_manager=self.settings.env_manager,
+        )
+        result = run.versions[0]
         if result.verdict == "error":
-            unreachable = error_kind == "retry"
+            unreachable = run.error_kind == "retry"
             if not unreachable:
                 try:
                     registry.ping()
@@ -373,9 +353,8 @@ def _text_value(value: Any) -> str:
 
 
 class Worker(threading.Thread):
-    """One of ``govern serve``'s worker threads: claims the oldest delivery it may handle and
-    handles it, so a delivery is answered at once and audited later. Several run side by side;
-    the queue's claim keeps one model's deliveries in order and on one worker at a time."""
+    """Drains the queue in the background, so a delivery is answered at once and audited
+    later; one delivery at a time, oldest first."""
 
     def __init__(
         self,
@@ -384,10 +363,8 @@ class Worker(threading.Thread):
         log: EventLog,
         *,
         poll: float = 1.0,
-        index: int = 1,
     ) -> None:
-        super().__init__(name=f"govern-worker-{index}", daemon=True)
-        self.index = index
+        super().__init__(name="govern-worker", daemon=True)
         self.queue = queue
         self._handle = handle
         self.log = log
@@ -403,7 +380,7 @@ class Worker(threading.Thread):
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                event = self.queue.claim(worker=str(self.index))
+                event = self.queue.claim()
             except Exception as exc:  # the state disk went away: say so, keep trying
                 self.log.event(logging.ERROR, outcome=f"queue error: {one_line(exc)}")
                 self.stopping.wait(self.poll)
@@ -423,82 +400,24 @@ class Worker(threading.Thread):
             "version": version,
             "alias": alias,
             "attempt": event.attempts + 1,
-            "worker": self.index,
         }
         self.busy_since = time.monotonic()
         try:
             handled = self._handle(event)
+        except RetryLater as exc:
+            state = self.queue.fail(event.seq, str(exc), retry_forever=exc.forever)
+            self.log.event(logging.WARNING, **fields, outcome=f"{state}: {exc}")
+            return
         except Exception as exc:
-            if not self.stopping.is_set():
-                self._failed(event, exc, fields)
-            # else the server is stopping and ended the audit's process: not a failure of the
-            # delivery, which stays claimed and is claimed again at the next start.
+            state = self.queue.fail(event.seq, one_line(exc), retry_forever=False)
+            self.log.event(
+                logging.ERROR,
+                **fields,
+                outcome=f"{state}: {type(exc).__name__}: {one_line(exc)}",
+            )
             return
         finally:
             self.busy_since = None
         self.queue.ack(event.seq, handled.outcome, handled.counter)
         fields["version"] = handled.version or version
         self.log.event(logging.INFO, **fields, outcome=handled.outcome)
-
-    def _failed(self, event: Event, exc: Exception, fields: dict[str, Any]) -> None:
-        """Back in the queue after a backoff (or set aside as dead), and one log line."""
-        if isinstance(exc, RetryLater):
-            state = self.queue.fail(event.seq, str(exc), retry_forever=exc.forever)
-            self.log.event(logging.WARNING, **fields, outcome=f"{state}: {exc}")
-            return
-        state = self.queue.fail(event.seq, one_line(exc), retry_forever=False)
-        self.log.event(
-            logging.ERROR,
-            **fields,
-            outcome=f"{state}: {type(exc).__name__}: {one_line(exc)}",
-        )
-
-
-class Workers:
-    """``govern serve``'s worker threads, started, woken and stopped together."""
-
-    def __init__(
-        self,
-        queue: Queue,
-        handle: Callable[[Event], Handled],
-        log: EventLog,
-        count: int,
-        *,
-        poll: float = 1.0,
-    ) -> None:
-        if count < 1:
-            raise ValueError("govern serve needs at least one worker")
-        self.threads = [Worker(queue, handle, log, poll=poll, index=i + 1) for i in range(count)]
-
-    def __len__(self) -> int:
-        return len(self.threads)
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def wake(self) -> None:
-        """A delivery was queued: every idle worker looks (only one will get it)."""
-        for thread in self.threads:
-            thread.wake.set()
-
-    def stop(self) -> None:
-        for thread in self.threads:
-            thread.stop()
-
-    def join(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds in all for the threads to finish."""
-        deadline = time.monotonic() + timeout
-        for thread in self.threads:
-            thread.join(max(deadline - time.monotonic(), 0))
-
-    def alive(self) -> bool:
-        """Every worker thread is running (a dead one is a bug: /healthz says so)."""
-        return all(thread.is_alive() for thread in self.threads)
-
-    def any_alive(self) -> bool:
-        return any(thread.is_alive() for thread in self.threads)
-
-    def busy(self) -> int:
-        """How many workers are handling a delivery now."""
-        return sum(1 for thread in self.threads if thread.busy_since is not None)

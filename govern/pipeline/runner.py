@@ -56,8 +56,7 @@ PRELOAD = (
 """Imported once in the forkserver, so every worker forked from it starts with them loaded."""
 
 
-def worker_context() -> Any:
-    """The forkserver context every warm worker comes from (``--jobs`` and ``govern serve``)."""
+def _worker_context() -> Any:
     import multiprocessing
 
     ctx = multiprocessing.get_context("forkserver")
@@ -70,7 +69,7 @@ def warm_workers() -> None:
     process reading the policy and listing the registry instead of delaying the first worker."""
     import multiprocessing.forkserver
 
-    worker_context()
+    _worker_context()
     multiprocessing.forkserver.ensure_running()
 
 
@@ -232,7 +231,7 @@ class PoolExecutor:
         be sent to a process) audits in a worker after ``initializer(*initargs)`` ran there."""
         from concurrent.futures import ProcessPoolExecutor
 
-        ctx = worker_context()
+        ctx = _worker_context()
         self.workers = max(jobs - 1, 1)
         self.pool = ProcessPoolExecutor(
             max_workers=self.workers, mp_context=ctx, initializer=initializer, initargs=initargs
@@ -299,10 +298,10 @@ class PoolExecutor:
             for process in list(getattr(self.pool, "_processes", {}).values()):
                 process.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
-        stop_forkserver()
+        _stop_forkserver()
 
 
-def stop_forkserver() -> None:
+def _stop_forkserver() -> None:
     """End the forkserver once the pool is shut down.
 
     Left alone it outlives the run by seconds: at exit it tears down mlflow, GX and the rest

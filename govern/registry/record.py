@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,12 +82,14 @@ def start_audit_run(
     registry: Registry, experiment: str, policy_sha256: str, result: VersionResult
 ) -> str:
     """Create the audit run, so its id can be part of what the attestation signs."""
-    return create_govern_run(
-        registry,
-        experiment,
-        "audit",
-        f"{result.model}-v{result.version}",
-        {
+    client = registry.client
+    experiment_id = registry.audit_experiment_id(experiment)
+    run = registry.call(
+        "creating the audit run",
+        client.create_run,
+        experiment_id,
+        run_name=f"{result.model}-v{result.version}"[:250],
+        tags={
             RUN_TAG_MODEL: result.model,
             RUN_TAG_VERSION: result.version,
             RUN_TAG_VERDICT: result.verdict,
@@ -111,85 +112,7 @@ def start_audit_run(
             "govern.waivers": ",".join(w.id for w in result.waivers)[:5000],
         },
     )
-
-
-@dataclass(frozen=True)
-class SignedRun:
-    """What differs between govern's signed runs: their kind (``govern.kind`` and the chain
-    head's kind), name, own tags and the artifact that holds the envelope."""
-
-    kind: str
-    run_name: str
-    artifact: str
-    tags: Mapping[str, str]
-
-
-def create_govern_run(
-    registry: Registry, experiment: str, what: str, run_name: str, tags: Mapping[str, str]
-) -> str:
-    """A new run of govern's in the audit experiment (created on first use); its id.
-
-    Every record govern writes (audit, review, incident) starts here, so they are found, named
-    and tagged alike."""
-    experiment_id = registry.audit_experiment_id(experiment)
-    run = registry.call(
-        f"creating the {what} run",
-        registry.client.create_run,
-        experiment_id,
-        run_name=run_name[:250],
-        tags=dict(tags),
-    )
     return str(run.info.run_id)
-
-
-def complete_run(registry: Registry, run_id: str, what: str, upload: Callable[[], None]) -> None:
-    """Upload a run's evidence, then mark it FINISHED; on any failure mark it FAILED and raise.
-
-    A run cut short is left FAILED, never looking like a finished record."""
-    try:
-        upload()
-        registry.call(
-            f"finishing the {what} run", registry.client.set_terminated, run_id, "FINISHED"
-        )
-    except BaseException:
-        with contextlib.suppress(Exception):
-            registry.client.set_terminated(run_id, "FAILED")
-        raise
-
-
-def record_signed_run(
-    registry: Registry,
-    experiment: str,
-    info: VersionInfo,
-    signed: SignedRun,
-    envelope: Mapping[str, Any],
-    envelope_sha256: str,
-) -> str:
-    """A signed record in a run of its own (a review, an incident): the run, tagged with the
-    version, the kind and govern's version; its envelope; FINISHED; then the version's chain
-    head, so the record joins the chain only once its evidence is complete. Returns the run id.
-    """
-    run_id = create_govern_run(
-        registry,
-        experiment,
-        signed.kind,
-        signed.run_name,
-        {
-            RUN_TAG_MODEL: info.model,
-            RUN_TAG_VERSION: info.version,
-            RUN_TAG_KIND: signed.kind,
-            **signed.tags,
-            "govern.version_tag": __version__,
-        },
-    )
-    complete_run(
-        registry,
-        run_id,
-        signed.kind,
-        lambda: log_signed_record(registry, run_id, signed.artifact, envelope),
-    )
-    set_chain_head(registry, info, envelope_sha256, signed.kind, run_id)
-    return run_id
 
 
 def finish_audit_run(
@@ -206,12 +129,12 @@ def finish_audit_run(
     complete record (or none) and the half-written run is marked FAILED. The training run is
     never touched.
     """
-    complete_run(
-        registry,
-        run_id,
-        "audit",
-        lambda: _log_evidence(registry, run_id, result, report_html, results_json),
-    )
+    try:
+        _log_evidence(registry, run_id, result, report_html, results_json)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            registry.client.set_terminated(run_id, "FAILED")
+        raise
     record = record_of(result, run_id, policy_sha256)
     info = VersionInfo(result.model, result.version, (), None, "", READY)
     if record.attestation_sha256:
@@ -270,6 +193,7 @@ def _log_evidence(
     registry.call("uploading report.html", client.log_text, run_id, report_html, "report.html")
     if result.attestation:
         log_signed_record(registry, run_id, ATTESTATION_ARTIFACT, result.attestation["envelope"])
+    registry.call("finishing the audit run", client.set_terminated, run_id, "FINISHED")
 
 
 def record_of(result: VersionResult, run_id: str, policy_sha256: str) -> AuditRecord:
@@ -474,14 +398,30 @@ def record_incident(
     the version's chain without touching the audit run it may name. ``summary``: alias,
     action, reason (short, for people browsing the runs; the envelope is the evidence).
     """
-    incident = SignedRun(
-        KIND_INCIDENT,
-        f"incident-{info.model}-v{info.version}-{summary['alias']}",
-        INCIDENT_ARTIFACT,
-        {
+    client = registry.client
+    experiment_id = registry.audit_experiment_id(experiment)
+    run = registry.call(
+        "creating the incident run",
+        client.create_run,
+        experiment_id,
+        run_name=f"incident-{info.model}-v{info.version}-{summary['alias']}"[:250],
+        tags={
+            RUN_TAG_MODEL: info.model,
+            RUN_TAG_VERSION: info.version,
+            RUN_TAG_KIND: KIND_INCIDENT,
             "govern.incident.alias": summary["alias"],
             "govern.incident.action": summary["action"],
             "govern.incident.reason": summary["reason"][:5000],
+            "govern.version_tag": __version__,
         },
     )
-    return record_signed_run(registry, experiment, info, incident, envelope, envelope_sha256)
+    run_id = str(run.info.run_id)
+    try:
+        log_signed_record(registry, run_id, INCIDENT_ARTIFACT, envelope)
+        registry.call("finishing the incident run", client.set_terminated, run_id, "FINISHED")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, "FAILED")
+        raise
+    set_chain_head(registry, info, envelope_sha256, KIND_INCIDENT, run_id)
+    return run_id

@@ -7,14 +7,24 @@ read as evidence: the gate and the report read the runs and verify their envelop
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from govern import __version__
 from govern.registry.client import Registry, VersionInfo, one_line
-from govern.registry.record import SignedRun, _version_runs, iso_ms, record_signed_run
+from govern.registry.record import (
+    RUN_TAG_KIND,
+    RUN_TAG_MODEL,
+    RUN_TAG_VERSION,
+    _version_runs,
+    iso_ms,
+    log_signed_record,
+    set_chain_head,
+)
 
 REVIEW_ARTIFACT = "review.intoto.json"
 KIND_REVIEW = "review"
@@ -49,17 +59,32 @@ def record_review(
     chain still holds the signed review. ``summary``: role, decision, reviewer, reviewed_at,
     audit_attestation_sha256.
     """
-    review = SignedRun(
-        KIND_REVIEW,
-        f"review-{info.model}-v{info.version}-{summary['role']}",
-        REVIEW_ARTIFACT,
-        {
+    client = registry.client
+    experiment_id = registry.audit_experiment_id(experiment)
+    run = registry.call(
+        "creating the review run",
+        client.create_run,
+        experiment_id,
+        run_name=f"review-{info.model}-v{info.version}-{summary['role']}"[:250],
+        tags={
+            RUN_TAG_MODEL: info.model,
+            RUN_TAG_VERSION: info.version,
+            RUN_TAG_KIND: KIND_REVIEW,
             RUN_TAG_ROLE: summary["role"],
             RUN_TAG_DECISION: summary["decision"],
             RUN_TAG_REVIEWER: summary["reviewer"],
+            "govern.version_tag": __version__,
         },
     )
-    run_id = record_signed_run(registry, experiment, info, review, envelope, envelope_sha256)
+    run_id = str(run.info.run_id)
+    try:
+        log_signed_record(registry, run_id, REVIEW_ARTIFACT, envelope)
+        registry.call("finishing the review run", client.set_terminated, run_id, "FINISHED")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, "FAILED")
+        raise
+    set_chain_head(registry, info, envelope_sha256, KIND_REVIEW, run_id)
     tag = {
         "decision": summary["decision"],
         "reviewer": summary["reviewer"],

@@ -15,7 +15,6 @@ When PostgreSQL or moto is missing the tests skip with the reason, unless
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import secrets
@@ -236,14 +235,9 @@ def _webhook_env() -> dict[str, str]:
     }
 
 
-@contextlib.contextmanager
-def _running_stack(
-    tmp_path_factory: Any, postgres: Postgres, s3: S3, prefix: str, artifact_args: list[str]
-) -> Iterator[Stack]:
-    """``mlflow server`` on a new PostgreSQL database ``mlflow_<prefix>``, with the S3
-    variables and MLflow's webhook variables, artifacts under ``prefix`` as ``artifact_args``
-    say; stopped on exit."""
-    database = f"mlflow_{prefix}"
+def _start_stack(
+    tmp_path_factory: Any, postgres: Postgres, s3: S3, database: str, artifact_args: list[str]
+) -> Iterator[tuple[Any, str, dict[str, str]]]:
     backend = postgres.create_database(database)
     env = {**s3.env, **_webhook_env()}
     proc, uri = start_server(
@@ -253,13 +247,7 @@ def _running_stack(
         artifact_args=artifact_args,
     )
     try:
-        yield Stack(
-            uri=uri,
-            backend=backend,
-            s3=s3,
-            prefix=prefix,
-            webhook_key=env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"],
-        )
+        yield proc, backend, env
     finally:
         stop_server(proc)
 
@@ -268,15 +256,39 @@ def _running_stack(
 def stack(tmp_path_factory, postgres, s3) -> Iterator[Stack]:
     """``mlflow server`` on PostgreSQL, artifacts proxied by the server into the S3 bucket:
     clients hold no S3 credentials."""
-    args = ["--artifacts-destination", f"s3://{s3.bucket}/proxied"]
-    with _running_stack(tmp_path_factory, postgres, s3, "proxied", args) as running:
-        yield running
+    prefix = "proxied"
+    args = ["--artifacts-destination", f"s3://{s3.bucket}/{prefix}"]
+    gen = _start_stack(tmp_path_factory, postgres, s3, "mlflow_proxied", args)
+    proc, backend, env = next(gen)
+    port = proc.args[proc.args.index("--port") + 1]
+    try:
+        yield Stack(
+            uri=f"http://127.0.0.1:{port}",
+            backend=backend,
+            s3=s3,
+            prefix=prefix,
+            webhook_key=env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"],
+        )
+    finally:
+        next(gen, None)
 
 
 @pytest.fixture(scope="session")
 def direct_stack(tmp_path_factory, postgres, s3) -> Iterator[Stack]:
     """``mlflow server`` on PostgreSQL whose clients write artifacts straight to S3
     (``--default-artifact-root s3://... --no-serve-artifacts``): they need S3 credentials."""
-    args = ["--default-artifact-root", f"s3://{s3.bucket}/direct", "--no-serve-artifacts"]
-    with _running_stack(tmp_path_factory, postgres, s3, "direct", args) as running:
-        yield running
+    prefix = "direct"
+    args = ["--default-artifact-root", f"s3://{s3.bucket}/{prefix}", "--no-serve-artifacts"]
+    gen = _start_stack(tmp_path_factory, postgres, s3, "mlflow_direct", args)
+    proc, backend, env = next(gen)
+    port = proc.args[proc.args.index("--port") + 1]
+    try:
+        yield Stack(
+            uri=f"http://127.0.0.1:{port}",
+            backend=backend,
+            s3=s3,
+            prefix=prefix,
+            webhook_key=env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"],
+        )
+    finally:
+        next(gen, None)
